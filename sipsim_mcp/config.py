@@ -1,0 +1,184 @@
+"""Configuration from the environment: every `SIPSIM_*` variable the server reads, in one place."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_API_URL = "https://app.sipsim.com/api/v2"
+DEFAULT_TOKEN_URL = "https://app.sipsim.com/oauth/token"
+
+#: The seven scopes the SIPSIM authentication page lists; the default for `SIPSIM_SCOPES`.
+DEFAULT_SCOPES = frozenset(
+    ["account.read", "calls.read", "calls.write", "phones.read", "phones.write", "tags.read", "tags.write"]
+)
+
+#: Every scope named anywhere in the SIPSIM docs (the auth page's list is not exhaustive).
+KNOWN_SCOPES = DEFAULT_SCOPES | frozenset(
+    [
+        "calls.create",
+        "calls.tags.write",
+        "calls.transcription.read",
+        "calls.transcription.write",
+        "calls.summary.read",
+        "calls.summary.write",
+        "settings.read",
+        "settings.write",
+        "webhooks.read",
+        "webhooks.write",
+    ]
+)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message says which variable to fix and how."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, variable: str) -> str:
+    """Accept https:// anywhere and http:// only on a loopback host (the SIPSIM docs say: always HTTPS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{variable} must be an https:// URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"{variable} uses plain http:// to {parts.hostname!r}; SIPSIM must be reached over HTTPS "
+            "(plain http:// is allowed only for loopback hosts such as the bundled simulator)"
+        )
+    return url.rstrip("/")
+
+
+def _split_words(value: Any) -> Any:
+    if isinstance(value, str):
+        return frozenset(word for word in value.replace(",", " ").split() if word)
+    return value
+
+
+class Settings(BaseSettings):
+    """Server settings; each field is read from the variable `SIPSIM_<FIELD>` (see README: Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix="SIPSIM_", env_ignore_empty=True, extra="ignore")
+
+    client_id: str | None = Field(None, description="OAuth client id of the SIPSIM integration")
+    client_secret: SecretStr | None = Field(None, description="OAuth client secret of the SIPSIM integration")
+    api_url: str = Field(DEFAULT_API_URL, description="Base URL of the SIPSIM v2 API")
+    token_url: str = Field(DEFAULT_TOKEN_URL, description="OAuth 2.0 token endpoint")
+    scopes: Annotated[frozenset[str], NoDecode] = Field(
+        DEFAULT_SCOPES,
+        description="Scopes the integration has (space-separated); tools needing others are hidden",
+    )
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds before an HTTP request to SIPSIM times out")
+    read_only: bool = Field(False, description="Hide every write tool")
+    tools: Annotated[frozenset[str] | None, NoDecode] = Field(
+        None, description="Comma-separated tool names: only these tools are offered"
+    )
+    confirm_writes: Literal["preview", "host"] = Field(
+        "preview",
+        description="How writes are confirmed when the client cannot ask the user (elicitation): "
+        "'preview' returns a preview and a one-time confirmation code; 'host' trusts the host's approval prompt",
+    )
+    audit_log: Path | None = Field(None, description="Append one JSON line per write attempt to this file")
+    timezone: str = Field("UTC", description="IANA time zone for relative time windows (e.g. Europe/Paris)")
+    default_region: str | None = Field(
+        None, description="ISO 3166 country code for phone numbers written without a country code (e.g. FR)"
+    )
+    scan_limit: int = Field(50_000, ge=1000, le=1_000_000, description="Most calls summarize_calls scans")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="stderr log level")
+    mcp_auth_token: SecretStr | None = Field(
+        None, description="Bearer token HTTP clients must send to this server (required off loopback)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_placeholders(cls, data: Any) -> Any:
+        # An MCP bundle host may pass an unset optional user_config value through as "${user_config.x}".
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and v.startswith("${"))}
+        return data
+
+    @field_validator("scopes", "tools", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        return _split_words(value)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return check_url(value, "SIPSIM_API_URL")
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return check_url(value, "SIPSIM_TOKEN_URL")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"SIPSIM_TIMEZONE {value!r} is not an IANA time zone (e.g. Europe/Paris, America/New_York, UTC)"
+            ) from None
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"SIPSIM_DEFAULT_REGION {value!r} is not an ISO 3166 country code (e.g. FR, US, DE)")
+        return region
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.client_id and self.client_secret and self.client_secret.get_secret_value())
+
+    def require_credentials(self) -> tuple[str, SecretStr]:
+        """The client id and secret, or a ConfigError that names the variables to set."""
+        if not self.has_credentials:
+            raise ConfigError(
+                "SIPSIM credentials are missing: set SIPSIM_CLIENT_ID and SIPSIM_CLIENT_SECRET to the client id "
+                "and secret of your SIPSIM API integration, or run `sipsim-mcp --demo` to try the server "
+                "against the bundled simulator."
+            )
+        assert self.client_id is not None and self.client_secret is not None
+        return self.client_id, self.client_secret
+
+    @property
+    def unknown_scopes(self) -> frozenset[str]:
+        return self.scopes - KNOWN_SCOPES
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (plus explicit overrides); invalid values become one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if not message.startswith("SIPSIM_"):
+                message = f"SIPSIM_{field.upper()}: {message}"
+            problems.append(message)
+        raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None

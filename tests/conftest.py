@@ -1,0 +1,75 @@
+"""Shared fixtures: the bundled SIPSIM simulator on loopback HTTP, settings that point at it, and the
+MCP server built on them. Time is fixed so relative windows ("last_week") have known answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from sipsim_mcp.config import KNOWN_SCOPES, Settings, load_settings
+from sipsim_mcp.sandbox import Sandbox, SandboxConfig
+
+#: The simulator's data ends here, and the server's clock reads this: Saturday 28 Nov 2026, 10:00 in Paris.
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+ALL_SCOPES = " ".join(sorted(KNOWN_SCOPES))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_sandbox(**options: Any) -> Sandbox:
+    return Sandbox(SandboxConfig(anchor=NOW, **options)).start()
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox() -> Iterator[Sandbox]:
+    """One simulator for tests that only read."""
+    sandbox = make_sandbox()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh simulator for tests that change data or inject faults."""
+    sandbox = make_sandbox()
+    yield sandbox
+    sandbox.stop()
+
+
+def settings_for(sandbox: Sandbox, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "client_id": "demo",
+        "client_secret": "demo-secret",
+        "api_url": sandbox.api_url,
+        "token_url": sandbox.token_url,
+        "scopes": ALL_SCOPES,
+        "timezone": "Europe/Paris",
+        "default_region": "FR",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SIPSIM_* variables from the developer's shell leak into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("SIPSIM_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(clean_env: None) -> None:
+    """Every test starts without SIPSIM_* variables."""
+
+
+def fixed_now() -> Callable[[], datetime]:
+    return lambda: NOW
