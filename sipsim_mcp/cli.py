@@ -1,0 +1,138 @@
+"""Command line: `sipsim-mcp` (serve over stdio or HTTP, `--demo` against the bundled simulator),
+`sipsim-mcp sandbox` (run the simulator) and `sipsim-mcp doctor` (check the setup)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from . import __version__
+from .config import KNOWN_SCOPES, ConfigError, Settings, load_settings
+from .redact import RedactingFilter
+
+logger = logging.getLogger("sipsim_mcp")
+
+DEMO_CLIENT_ID = "demo"
+DEMO_CLIENT_SECRET = "demo-secret"
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr only (stdout is the MCP channel on stdio), secrets scrubbed, HTTP request lines off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+
+@contextmanager
+def demo_environment(seed: int = 7) -> Iterator[dict[str, Any]]:
+    """Start the bundled simulator and yield the settings overrides that point the server at it."""
+    from .sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig(seed=seed)) as sandbox:
+        logger.warning("Demo mode: serving the bundled SIPSIM simulator at %s (no real account used)", sandbox.base_url)
+        yield {
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
+            "api_url": sandbox.api_url,
+            "token_url": sandbox.token_url,
+        }
+
+
+def demo_settings(overrides: dict[str, Any]) -> Settings:
+    """Settings for --demo: the simulator's credentials, every scope and its time zone unless set otherwise."""
+    environment = load_settings()
+    extra: dict[str, Any] = {}
+    if "scopes" not in environment.model_fields_set:
+        extra["scopes"] = " ".join(sorted(KNOWN_SCOPES))
+    if "timezone" not in environment.model_fields_set:
+        extra["timezone"] = "Europe/Paris"
+    if "default_region" not in environment.model_fields_set:
+        extra["default_region"] = "FR"
+    return load_settings(**overrides, **extra)
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> None:
+    from .server import build_server
+
+    settings.require_credentials()
+    server = build_server(settings)
+    if args.transport == "stdio":
+        server.run()
+        return
+    from .http import run_http
+
+    run_http(server, settings, host=args.host, port=args.port, stateless=args.stateless)
+
+
+def run_sandbox(args: argparse.Namespace) -> None:
+    from .sandbox import Sandbox, SandboxConfig
+
+    sandbox = Sandbox(SandboxConfig(seed=args.seed, calls=args.calls))
+    print(
+        f"SIPSIM simulator: API http://{args.host}:{args.port}/api/v2, token http://{args.host}:{args.port}/oauth/token\n"
+        f"client id {DEMO_CLIENT_ID!r}, client secret {DEMO_CLIENT_SECRET!r}, {args.calls} calls (seed {args.seed}). "
+        "Ctrl-C stops it.",
+        flush=True,
+    )
+    sandbox.serve_forever(args.host, args.port)
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="sipsim-mcp",
+        description="MCP server for the SIPSIM telephony API. Configuration: SIPSIM_* environment variables.",
+    )
+    main.add_argument("--version", action="version", version=f"sipsim-mcp {__version__}")
+    main.add_argument("--demo", action="store_true", help="serve against the bundled simulator (no account needed)")
+    main.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    main.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    main.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    main.add_argument(
+        "--stateless",
+        action="store_true",
+        help="HTTP without sessions, for several replicas behind a load balancer",
+    )
+    commands = main.add_subparsers(dest="command", metavar="{sandbox,doctor}")
+    sandbox = commands.add_parser("sandbox", help="run the bundled SIPSIM simulator on loopback HTTP")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--seed", type=int, default=7, help="seed of the generated data set (default 7)")
+    sandbox.add_argument("--calls", type=int, default=5000, help="number of calls to generate (default 5000)")
+    doctor = commands.add_parser("doctor", help="check the configuration, credentials, scopes and API")
+    doctor.add_argument("--demo", action="store_true", help="check against the bundled simulator")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "sandbox":
+            configure_logging("WARNING")
+            run_sandbox(args)
+            return
+        level = load_settings().log_level
+        configure_logging(level)
+        if args.command == "doctor":
+            from .doctor import run_doctor
+
+            sys.exit(run_doctor(demo=args.demo, as_json=args.json))
+        if args.demo:
+            with demo_environment() as overrides:
+                serve(demo_settings(overrides), args)
+        else:
+            serve(load_settings(), args)
+    except ConfigError as exc:
+        print(f"sipsim-mcp: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,110 @@
+"""MCP prompts that walk a model through the right tools for the questions people ask most, with
+completions for line names, tag names and periods."""
+
+from __future__ import annotations
+
+from mcp.server import MCPServer
+from mcp.types import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    PromptReference,
+    ResourceTemplateReference,
+)
+
+from .directory import fold
+from .errors import SipsimError
+from .tools.base import Runtime
+
+PERIODS = [
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "last_7_days",
+    "last_30_days",
+    "24h",
+    "7d",
+]
+
+
+def register_prompts(server: MCPServer, runtime: Runtime) -> None:
+    """Add the prompts and the completion handler."""
+
+    @server.prompt(title="Missed calls report")
+    def missed_calls_report(period: str = "last_week", line: str | None = None) -> str:
+        """Report the missed calls of a period: how many, on which lines and hours, and who to call back."""
+        where = f" on the line {line!r}" if line else ""
+        line_arg = f", line={line!r}" if line else ""
+        return (
+            f"Write a short report on missed calls{where} for the period {period!r}.\n"
+            f"1. Call summarize_calls with since={period!r}{line_arg} and group_by "
+            "['line'] to get inbound, missed and missed_rate per line; then again with group_by ['hour'] and "
+            "call_types ['missed', 'voicemail'] to see when calls are missed.\n"
+            f"2. Call list_calls with since={period!r}, call_types ['missed', 'voicemail']{line_arg} "
+            "to get the callers; people who called several times and were never answered come first.\n"
+            "3. Report: the totals and missed rate, the worst line and hours, and a call-back list (number, "
+            "name, how many attempts, last attempt). Quote the window the tools echo, with its time zone."
+        )
+
+    @server.prompt(title="Daily digest")
+    def daily_digest(date: str = "yesterday") -> str:
+        """A digest of one day's calls: volume, answer rate, busiest lines, notable calls."""
+        return (
+            f"Write a digest of the calls of {date!r}.\n"
+            f"1. summarize_calls with since={date!r} and group_by ['line'] (totals, answer and missed rates, "
+            "talk time per line) and top_callers 5.\n"
+            f"2. summarize_calls with since={date!r} and group_by ['hour'] for the busiest hours.\n"
+            f"3. list_calls with since={date!r}, tags ['VIP'] and then call_types ['voicemail'] for the calls "
+            "that need attention (skip a step if the tag does not exist).\n"
+            "Keep it to a few lines per section and say which time zone the times are in."
+        )
+
+    @server.prompt(title="Caller history")
+    def caller_history(number: str) -> str:
+        """Everything about one caller: when they called, who answered, what was missed, tags."""
+        return (
+            f"Give the history of the phone number {number!r}.\n"
+            f"1. summarize_calls with number={number!r}, since='last_90_days' and group_by ['call_type'].\n"
+            f"2. list_calls with number={number!r}, since='last_90_days', fields ['time', 'type', 'line', "
+            "'employee', 'duration_s', 'tags'].\n"
+            "3. If a call looks important, get_call with detail='full'.\n"
+            "Summarise: first and last contact, how often they were answered, by whom, and open issues "
+            "(missed calls not returned, Complaint or Follow-up tags)."
+        )
+
+    @server.prompt(title="Tag review")
+    def tag_review(tag: str, period: str = "this_month") -> str:
+        """Review the calls carrying one tag over a period."""
+        return (
+            f"Review the calls tagged {tag!r} in {period!r}.\n"
+            f"1. summarize_calls with tags [{tag!r}], since={period!r}, group_by ['line'] and top_callers 10.\n"
+            f"2. list_calls with tags [{tag!r}], since={period!r} for the individual calls.\n"
+            "Say how many calls carry the tag, on which lines, who the callers are, and whether the tag "
+            "looks consistently applied. Do not change tags unless the user asks."
+        )
+
+    @server.completion()
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference,
+        argument: CompletionArgument,
+        context: CompletionContext | None,
+    ) -> Completion | None:
+        typed = fold(argument.value)
+        try:
+            if argument.name == "line":
+                names = [phone.name or "" for phone in await runtime.directory.lines()]
+            elif argument.name == "tag":
+                names = [tag.name for tag in await runtime.directory.tags()]
+            elif argument.name in ("period", "date"):
+                names = PERIODS
+            else:
+                return None
+        except SipsimError:
+            return Completion(values=[])
+        values = [name for name in names if fold(name).startswith(typed)] or [
+            name for name in names if typed in fold(name)
+        ]
+        return Completion(values=values[:100], total=len(values), has_more=len(values) > 100)

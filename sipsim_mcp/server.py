@@ -1,0 +1,129 @@
+"""The MCP server: the tools the configuration allows, resources, prompts and instructions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
+
+from . import __version__
+from .client import SipsimClient
+from .config import ConfigError, Settings
+from .confirm import AuditLog
+from .directory import Directory
+from .prompts import register_prompts
+from .register import CODE_FIELD, Guards, format_validation, make_tool
+from .resources import register_resources
+from .tools.base import Runtime, ToolSpec
+from .tools.inventory import TOOLS, TOOLS_BY_NAME
+
+INSTRUCTIONS = """\
+Tools for one SIPSIM telephony account: call history, phone lines, tags, click-to-call.
+- Time windows: since/until accept today, yesterday, this_week, last_week, this_month, last_month, \
+last_N_days, 24h/7d/2w or ISO dates, in the timezone argument (default: the server's). Every answer \
+echoes the exact window; quote it.
+- Count and rank with summarize_calls (totals, rates, group_by, top callers): it scans on the server. \
+list_calls returns 20 rows a page; continue with page= only when the rows themselves are needed.
+- Lines, tags and employees can be given by name ('Sales', 'VIP'); phone numbers in any common form.
+- Writes change the account and start_call rings a real phone: the user confirms each one, either in a \
+prompt from the client or, when a preview with a confirmation_code comes back, after you show them the \
+preview. Never invent or reuse a code, and never confirm on the user's behalf.
+- An error says what was wrong and what to do next; follow it rather than retrying blindly."""
+
+
+def availability(settings: Settings) -> dict[str, str | None]:
+    """For each tool: None when it is offered, otherwise why not."""
+    unknown = sorted((settings.tools or frozenset()) - TOOLS_BY_NAME.keys())
+    if unknown:
+        raise ConfigError(
+            f"SIPSIM_TOOLS names unknown tools: {', '.join(unknown)}. Known tools: {', '.join(TOOLS_BY_NAME)}."
+        )
+    reasons: dict[str, str | None] = {}
+    for spec in TOOLS:
+        missing = spec.missing_scopes(settings.scopes)
+        if missing:
+            reasons[spec.name] = f"needs the scope {', '.join(missing)}, which is not in SIPSIM_SCOPES"
+        elif spec.write and settings.read_only:
+            reasons[spec.name] = "a write tool, hidden because SIPSIM_READ_ONLY is set"
+        elif settings.tools and spec.name not in settings.tools:
+            reasons[spec.name] = "not listed in SIPSIM_TOOLS"
+        else:
+            reasons[spec.name] = None
+    return reasons
+
+
+class SipsimServer(MCPServer):
+    """MCPServer that refuses unknown arguments, explains unavailable tools and rewrites validation errors."""
+
+    def __init__(self, *args: Any, unavailable: dict[str, str], guards: Guards, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unavailable = unavailable
+        self.guards = guards
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        if name in self.unavailable:
+            raise ToolError(f"The tool {name} is not available on this server: it is {self.unavailable[name]}.")
+        spec = TOOLS_BY_NAME.get(name)
+        if spec is not None:
+            accepted = set(spec.input.model_fields) | ({CODE_FIELD} if spec.write else set())
+            unknown = sorted(set(arguments) - accepted)
+            if unknown:
+                raise ToolError(
+                    f"Unknown argument(s) for {name}: {', '.join(unknown)}. It accepts: "
+                    f"{', '.join(sorted(accepted)) or 'no arguments'}. Nothing was done."
+                )
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if spec is not None and isinstance(exc.__cause__, ValidationError):
+                raise ToolError(format_validation(name, exc.__cause__, spec.input.model_fields)) from exc.__cause__
+            raise
+
+
+def build_server(
+    settings: Settings,
+    *,
+    api: SipsimClient | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> SipsimServer:
+    """The server for `settings`: only the tools its scopes, read-only mode and tool list allow."""
+    reasons = availability(settings)
+    api = api or SipsimClient(settings)
+    clock = now or (lambda: datetime.now(timezone.utc))
+    runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
+    guards = Guards(AuditLog(settings.audit_log))
+
+    server = SipsimServer(
+        "sipsim",
+        title="SIPSIM",
+        description="Call history, phone lines, tags and click-to-call for a SIPSIM telephony account.",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://app.sipsim.com/devs/docs",
+        log_level=settings.log_level,
+        unavailable={name: reason for name, reason in reasons.items() if reason},
+        guards=guards,
+    )
+    for spec in enabled_tools(reasons):
+        server.add_tool(
+            make_tool(spec, runtime, guards),
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=spec.annotations,
+        )
+    register_resources(server, runtime)
+    register_prompts(server, runtime)
+    return server
+
+
+def enabled_tools(reasons: dict[str, str | None]) -> list[ToolSpec]:
+    return [spec for spec in TOOLS if reasons[spec.name] is None]

@@ -1,0 +1,85 @@
+"""The account, and the webhook events it subscribes to."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .. import endpoints as ep
+from ..client import ApiResponse
+from ..models import WEBHOOK_EVENTS, Account, WebhookEvent, WebhookSetting
+from ..shaping import Compact
+from .base import ToolCall, WritePlan
+from .fields import NoInput, ToolInput
+
+
+class AccountView(Compact):
+    account: Account
+    scopes: list[str] = Field(description="Scopes this server is configured with (SIPSIM_SCOPES)")
+    read_only: bool
+    timezone: str = Field(description="Default time zone for windows and times (SIPSIM_TIMEZONE)")
+
+
+async def get_account(call: ToolCall, args: NoInput) -> AccountView:
+    """Get the SIPSIM account (company, email, ...) and this server's setup: scopes, read-only, time zone."""
+    account, _ = await call.api.fetch(ep.GET_ACCOUNT, Account)
+    settings = call.settings
+    return AccountView(
+        account=account,
+        scopes=sorted(settings.scopes),
+        read_only=settings.read_only,
+        timezone=settings.timezone,
+    )
+
+
+class WebhookEventRow(Compact):
+    event: str
+    enabled: bool
+    fires_when: str | None = None
+
+
+class WebhookEvents(Compact):
+    events: list[WebhookEventRow]
+
+
+async def list_webhook_events(call: ToolCall, args: NoInput) -> WebhookEvents:
+    """List the webhook events SIPSIM can send, and which are enabled for this account."""
+    available = (await call.api.call(ep.LIST_AVAILABLE_WEBHOOKS)).data or []
+    enabled = {WebhookEvent.model_validate(item).event for item in (await call.api.call(ep.LIST_WEBHOOKS)).data or []}
+    rows = []
+    for item in available:
+        name = WebhookEvent.model_validate(item).event
+        rows.append(
+            WebhookEventRow(event=name, enabled=name in enabled, fires_when=WEBHOOK_EVENTS.get(name, (None,))[0])
+        )
+    return WebhookEvents(events=rows)
+
+
+class WebhookInput(ToolInput):
+    event: str = Field(
+        pattern=r"^[a-z_]{1,64}$", description="Event name from list_webhook_events, e.g. outgoing_call_end"
+    )
+
+
+def _setting(response: ApiResponse) -> WebhookSetting:
+    return WebhookSetting.model_validate(response.data or {})
+
+
+async def enable_webhook(call: ToolCall, args: WebhookInput) -> WritePlan:
+    """Subscribe the account's webhook URL (set in the SIPSIM dashboard) to one event."""
+    return WritePlan(
+        endpoint=ep.ENABLE_WEBHOOK,
+        summary=f"Start sending {args.event!r} webhook events to the account's webhook URL",
+        path_params={"event": args.event},
+        finish=_setting,
+    )
+
+
+async def disable_webhook(call: ToolCall, args: WebhookInput) -> WritePlan:
+    """Stop sending one webhook event to the account's webhook URL."""
+    return WritePlan(
+        endpoint=ep.DISABLE_WEBHOOK,
+        summary=f"Stop sending {args.event!r} webhook events",
+        detail="Whatever consumes them stops receiving them.",
+        path_params={"event": args.event},
+        finish=_setting,
+    )

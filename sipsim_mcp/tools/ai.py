@@ -1,0 +1,98 @@
+"""Transcriptions and AI summaries of calls (async on SIPSIM's side: request, then read)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .. import endpoints as ep
+from ..client import ApiResponse
+from ..models import Summary, Transcription
+from ..shaping import Compact, fit
+from .base import ToolCall, WritePlan
+from .fields import CallId, ToolInput
+
+DONE_STATES = ("speech_recognized", "speech_stored")
+SPEAKERS = {0: "caller", 1: "callee", "left": "caller", "right": "callee"}
+
+
+class CallInput(ToolInput):
+    call_id: CallId
+
+
+class TranscriptInput(CallInput):
+    offset: int = Field(0, ge=0, description="Skip this many segments (to continue a long transcript)")
+
+
+class TranscriptLine(Compact):
+    speaker: str = Field(description="caller (first party) or callee (second party)")
+    start_s: float | None = None
+    text: str
+
+
+class TranscriptView(Compact):
+    call_id: str
+    state: str | None = Field(None, description="speech_sent_to_recognition means still processing; try again later")
+    ready: bool
+    lines: list[TranscriptLine] = Field(default_factory=list)
+    total_segments: int = 0
+    next_offset: int | None = Field(None, description="Pass as offset= to read the rest")
+
+
+async def get_transcription(call: ToolCall, args: TranscriptInput) -> TranscriptView:
+    """Read a call's transcription (request_transcription first if there is none). Long ones come in parts."""
+    found, _ = await call.api.fetch(ep.GET_TRANSCRIPTION, Transcription, path_params={"call_id": args.call_id})
+    segments = found.payload[args.offset :]
+    view = TranscriptView(
+        call_id=args.call_id,
+        state=found.speech_state,
+        ready=found.speech_state in DONE_STATES,
+        total_segments=len(found.payload),
+        lines=[
+            TranscriptLine(speaker=SPEAKERS.get(seg.channel, str(seg.channel)), start_s=seg.start, text=seg.text)
+            for seg in segments
+        ],
+    )
+    if dropped := fit(view, "lines"):
+        view.next_offset = args.offset + len(segments) - dropped
+    return view
+
+
+class TranscriptionJob(Compact):
+    call_id: str
+    state: str | None = None
+
+
+async def request_transcription(call: ToolCall, args: CallInput) -> WritePlan:
+    """Ask SIPSIM to transcribe a recorded call (takes about 30-60 s for 5 minutes; read it with get_transcription)."""
+
+    def finish(response: ApiResponse) -> TranscriptionJob:
+        return TranscriptionJob(
+            call_id=args.call_id, state=Transcription.model_validate(response.data or {}).speech_state
+        )
+
+    return WritePlan(
+        endpoint=ep.REQUEST_TRANSCRIPTION,
+        summary=f"Send the recording of call {args.call_id} to SIPSIM for transcription",
+        path_params={"call_id": args.call_id},
+        finish=finish,
+    )
+
+
+async def get_summary(call: ToolCall, args: CallInput) -> Summary:
+    """Read a call's AI summary (request_summary first if there is none)."""
+    found, _ = await call.api.fetch(ep.GET_SUMMARY, Summary, path_params={"call_id": args.call_id})
+    return found
+
+
+async def request_summary(call: ToolCall, args: CallInput) -> WritePlan:
+    """Ask SIPSIM for an AI summary of a call (needs its transcription; read it with get_summary)."""
+
+    def finish(response: ApiResponse) -> Summary:
+        return Summary.model_validate(response.data or {})
+
+    return WritePlan(
+        endpoint=ep.REQUEST_SUMMARY,
+        summary=f"Ask SIPSIM to generate an AI summary of call {args.call_id}",
+        path_params={"call_id": args.call_id},
+        finish=finish,
+    )

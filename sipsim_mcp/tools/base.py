@@ -1,0 +1,200 @@
+"""The shape of a tool: its spec (inventory row), the context a handler runs in, and write plans/results."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+from mcp.server.mcpserver import Context
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ..client import ApiResponse, SipsimClient
+from ..config import Settings
+from ..directory import Directory
+from ..endpoints import Endpoint
+from ..shaping import Compact
+from ..windows import TimeWindow, parse_timezone, resolve_window
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass
+class Runtime:
+    """What every tool call shares: settings, the API client, the name directory and the clock."""
+
+    settings: Settings
+    api: SipsimClient
+    directory: Directory
+    now: Callable[[], datetime]
+
+
+@dataclass
+class ToolCall:
+    """The context one handler runs in."""
+
+    runtime: Runtime
+    mcp: Context | None = None
+
+    @property
+    def api(self) -> SipsimClient:
+        return self.runtime.api
+
+    @property
+    def directory(self) -> Directory:
+        return self.runtime.directory
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def zone(self, name: str | None) -> ZoneInfo:
+        return parse_timezone(name, default=self.settings.timezone)
+
+    def window(self, since: str | None, until: str | None, zone: str | None, default: str) -> TimeWindow:
+        return resolve_window(since, until, tz=self.zone(zone), now=self.runtime.now(), default=default)
+
+    async def progress(self, done: float, total: float, message: str) -> None:
+        if self.mcp is not None:
+            await self.mcp.report_progress(done, total, message)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """The exact request a write tool will send, and the sentence a user confirms."""
+
+    endpoint: Endpoint
+    summary: str  # what will happen, as a short imperative phrase without a full stop
+    finish: Callable[[ApiResponse], Awaitable[BaseModel] | BaseModel]
+    path_params: Mapping[str, object] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    dedupe_key: str | None = None
+    detail: str = ""  # consequences worth knowing, one or two sentences
+
+    @property
+    def question(self) -> str:
+        """What the user is asked."""
+        return f"{self.summary}? {self.detail}".strip()
+
+    @property
+    def statement(self) -> str:
+        return f"{self.summary}. {self.detail}".strip()
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.render(**self.path_params)
+
+
+class PlannedRequest(Compact):
+    method: str
+    path: str = Field(description="Under the API base URL")
+    body: dict[str, Any] | None = None
+
+
+class WriteResult(Compact, Generic[T]):
+    """What a write tool returns: whether it acted, and if so SIPSIM's answer."""
+
+    outcome: Literal["done", "preview", "declined", "cancelled", "duplicate"] = Field(
+        description="done: SIPSIM made the change. preview: nothing was done yet (see message). "
+        "declined/cancelled: the user said no; nothing was done. duplicate: an identical request was just "
+        "made; its result is returned and nothing was sent again."
+    )
+    message: str = Field(description="What happened, and what to do next")
+    request: PlannedRequest | None = Field(None, description="The exact API request (previews)")
+    confirmation_code: str | None = Field(
+        None, description="Pass back as confirmation_code, with identical arguments, once the user agrees"
+    )
+    expires_at: datetime | None = None
+    result: T | None = None
+    request_id: str | None = Field(None, description="SIPSIM's request id, for support")
+
+
+ReadHandler = Callable[[ToolCall, Any], Awaitable[BaseModel]]
+PlanHandler = Callable[[ToolCall, Any], Awaitable[WritePlan]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One row of the inventory: everything the server needs to list, guard and run a tool."""
+
+    name: str
+    title: str
+    endpoint: Endpoint
+    input: type[BaseModel]
+    output: type[BaseModel]
+    handler: ReadHandler | PlanHandler
+    write: bool = False
+    destructive: bool = False
+    idempotent: bool = True
+    open_world: bool = False
+    also_needs: tuple[str, ...] = ()  # scopes needed besides the endpoint's (names resolved, current state read)
+    hints: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.handler.__doc__ or "")
+
+    @property
+    def result_model(self) -> type[BaseModel]:
+        return WriteResult[self.output] if self.write else self.output  # type: ignore[name-defined]
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        if not self.write:
+            return ToolAnnotations(title=self.title, read_only_hint=True, open_world_hint=self.open_world)
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=False,
+            destructive_hint=self.destructive,
+            idempotent_hint=self.idempotent,
+            open_world_hint=self.open_world,
+        )
+
+    def missing_scopes(self, configured: frozenset[str]) -> list[str]:
+        """What SIPSIM_SCOPES lacks for this tool (empty when it can be offered)."""
+        missing = [" or ".join(self.endpoint.scopes)] if self.endpoint.scope_for(configured) is None else []
+        return missing + [scope for scope in self.also_needs if scope not in configured]
+
+
+def read(
+    name: str,
+    title: str,
+    endpoint: Endpoint,
+    input: type[BaseModel],
+    output: type[BaseModel],
+    handler: ReadHandler,
+    **options: Any,
+) -> ToolSpec:
+    """An inventory row for a read-only tool."""
+    return ToolSpec(name, title, endpoint, input, output, handler, **options)
+
+
+def write(
+    name: str,
+    title: str,
+    endpoint: Endpoint,
+    input: type[BaseModel],
+    output: type[BaseModel],
+    handler: PlanHandler,
+    *,
+    destructive: bool,
+    idempotent: bool,
+    **options: Any,
+) -> ToolSpec:
+    """An inventory row for a write tool: confirmed before it acts."""
+    return ToolSpec(
+        name,
+        title,
+        endpoint,
+        input,
+        output,
+        handler,
+        write=True,
+        destructive=destructive,
+        idempotent=idempotent,
+        **options,
+    )

@@ -1,0 +1,84 @@
+"""Input field types shared by the tools: what each accepts, said in words a model acts on."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _text(value: object) -> object:
+    """Let a model pass 101 where a string is expected (ids, extensions)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class ToolInput(BaseModel):
+    """Base of every tool's arguments: unknown arguments are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoInput(ToolInput):
+    """A tool without arguments."""
+
+
+CallId = Annotated[
+    str,
+    BeforeValidator(_text),
+    Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Call id, as list_calls returns it (e.g. 100231)"),
+]
+LineRef = Annotated[
+    str,
+    BeforeValidator(_text),
+    Field(
+        min_length=1,
+        max_length=100,
+        description="Phone line: its name (e.g. 'Sales'), extension (e.g. 101) or id",
+    ),
+]
+TagRef = Annotated[
+    str,
+    BeforeValidator(_text),
+    Field(min_length=1, max_length=100, description="Tag: its name (e.g. 'VIP') or id"),
+]
+EmployeeRef = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=100)]
+PhoneNumber = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=40,
+        description="Phone number: E.164 (+33612345678) or any common written form (+33 6 12 34 56 78, "
+        "06 12 34 56 78 when SIPSIM_DEFAULT_REGION is set)",
+    ),
+]
+HexColor = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour as #RRGGBB, e.g. #22C55E")]
+CallType = Literal["inbound", "outgoing", "missed", "voicemail"]
+
+Since = Annotated[
+    str | None,
+    Field(
+        description="Start of the window: today, yesterday, this_week, last_week, this_month, last_month, "
+        "last_N_days, 24h / 7d / 2w, or an ISO 8601 date or date-time. Alone, a period covers that whole "
+        "period (since='last_week' = all of last week)",
+    ),
+]
+Until = Annotated[
+    str | None,
+    Field(
+        description="End of the window (same forms as since; a period means its end). "
+        "Default: the end of since's period, or now"
+    ),
+]
+Zone = Annotated[
+    str | None,
+    Field(
+        description="IANA time zone for the window and the times shown (e.g. Europe/Paris). Default: SIPSIM_TIMEZONE"
+    ),
+]
+Page = Annotated[
+    str | None,
+    Field(
+        max_length=500,
+        description="The page token from a previous answer, to continue it (repeat the other arguments)",
+    ),
+]

@@ -1,0 +1,279 @@
+"""summarize_calls: counts, rates and durations computed on the server, grouped the way people ask.
+
+The aggregation streams over the API pages: memory holds one page, one counter per group and a
+bounded top-callers table (Space-Saving), never the calls themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from ..models import Call
+from ..shaping import Compact, fit
+from ..windows import TimeWindow
+from .base import ToolCall
+from .scan import AppliedFilters, CallFilters, Scan, resolve_filters
+
+GroupKey = Literal["call_type", "status", "direction", "line", "employee", "tag", "day", "weekday", "hour"]
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+CHRONOLOGICAL = frozenset({"day", "weekday", "hour"})
+NONE = "(none)"
+MAX_GROUPS = 200
+TRACKED_CALLERS = 2000
+
+
+def group_values(call: Call, key: str, zone: ZoneInfo) -> list[str]:
+    """The group(s) a call falls in for `key` (a call with two tags is in both tag groups)."""
+    local = call.start_time.astimezone(zone) if call.start_time else None
+    if key == "tag":
+        return [tag.name for tag in call.tags] or [NONE]
+    value = {
+        "call_type": call.call_type,
+        "status": call.status,
+        "direction": call.direction,
+        "line": call.phone_name,
+        "employee": call.employee_name,
+        "day": local.date().isoformat() if local else None,
+        "weekday": WEEKDAYS[local.weekday()] if local else None,
+        "hour": f"{local.hour:02d}" if local else None,
+    }[key]
+    return [value or NONE]
+
+
+class Metrics(Compact):
+    """Counts and averages over a set of calls."""
+
+    calls: int = 0
+    answered: int = Field(0, description="Calls with status ANSWER (inbound and outgoing)")
+    missed: int = Field(0, description="Incoming calls nobody answered (call types missed and voicemail)")
+    voicemail: int = 0
+    inbound: int = Field(0, description="Incoming calls, answered or not")
+    outgoing: int = 0
+    answer_rate: float | None = Field(None, description="answered / calls")
+    missed_rate: float | None = Field(None, description="missed / inbound")
+    total_duration_s: int = Field(0, description="Total talk time in seconds")
+    avg_duration_s: float | None = Field(None, description="Average talk time of answered calls")
+    avg_wait_s: float | None = Field(None, description="Average ringing time of incoming calls")
+
+
+@dataclass
+class Tally:
+    calls: int = 0
+    answered: int = 0
+    missed: int = 0
+    voicemail: int = 0
+    inbound: int = 0
+    outgoing: int = 0
+    duration: int = 0
+    wait: int = 0
+    waits: int = 0
+
+    def add(self, call: Call) -> None:
+        self.calls += 1
+        incoming = call.direction == "inbound" or call.call_type in ("inbound", "missed", "voicemail")
+        self.inbound += incoming
+        self.outgoing += not incoming
+        if call.status == "ANSWER":
+            self.answered += 1
+            self.duration += call.duration or 0
+        if call.call_type in ("missed", "voicemail"):
+            self.missed += 1
+        self.voicemail += call.call_type == "voicemail"
+        if incoming and call.wait_time is not None:
+            self.wait += call.wait_time
+            self.waits += 1
+
+    def metrics(self) -> Metrics:
+        def ratio(a: int, b: int) -> float | None:
+            return round(a / b, 3) if b else None
+
+        return Metrics(
+            calls=self.calls,
+            answered=self.answered,
+            missed=self.missed,
+            voicemail=self.voicemail,
+            inbound=self.inbound,
+            outgoing=self.outgoing,
+            answer_rate=ratio(self.answered, self.calls),
+            missed_rate=ratio(self.missed, self.inbound),
+            total_duration_s=self.duration,
+            avg_duration_s=round(self.duration / self.answered, 1) if self.answered else None,
+            avg_wait_s=round(self.wait / self.waits, 1) if self.waits else None,
+        )
+
+
+class TopCounter:
+    """Space-Saving heavy hitters: the most frequent keys in bounded memory (exact until it overflows)."""
+
+    def __init__(self, capacity: int = TRACKED_CALLERS) -> None:
+        self.capacity = capacity
+        self.counts: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.exact = True
+
+    def add(self, key: str) -> None:
+        if key in self.counts:
+            self.counts[key] += 1
+        elif len(self.counts) < self.capacity:
+            self.counts[key], self.errors[key] = 1, 0
+        else:
+            self.exact = False
+            victim = min(self.counts, key=self.counts.__getitem__)
+            floor = self.counts.pop(victim)
+            self.errors.pop(victim)
+            self.counts[key], self.errors[key] = floor + 1, floor
+
+    def top(self, n: int) -> list[tuple[str, int]]:
+        return sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
+@dataclass
+class Aggregate:
+    """Streams calls into per-group tallies, totals and caller counts."""
+
+    group_by: tuple[str, ...]
+    zone: ZoneInfo
+    totals: Tally = field(default_factory=Tally)
+    groups: dict[tuple[str, ...], Tally] = field(default_factory=dict)
+    callers: TopCounter = field(default_factory=TopCounter)
+    caller_names: dict[str, str] = field(default_factory=dict)
+    missed_by_caller: dict[str, int] = field(default_factory=dict)
+
+    def add(self, call: Call) -> None:
+        self.totals.add(call)
+        keys: list[tuple[str, ...]] = [()]
+        for key in self.group_by:
+            keys = [(*prefix, value) for prefix in keys for value in group_values(call, key, self.zone)]
+        for combo in keys if self.group_by else []:
+            self.groups.setdefault(combo, Tally()).add(call)
+        if call.direction == "inbound" and call.caller_number:
+            number = call.caller_number
+            self.callers.add(number)
+            if number in self.callers.counts:
+                if call.caller_name:
+                    self.caller_names[number] = call.caller_name
+                if call.call_type in ("missed", "voicemail"):
+                    self.missed_by_caller[number] = self.missed_by_caller.get(number, 0) + 1
+            self._prune()
+
+    def _prune(self) -> None:
+        if len(self.caller_names) > 2 * self.callers.capacity or len(self.missed_by_caller) > 2 * self.callers.capacity:
+            self.caller_names = {k: v for k, v in self.caller_names.items() if k in self.callers.counts}
+            self.missed_by_caller = {k: v for k, v in self.missed_by_caller.items() if k in self.callers.counts}
+
+    def sorted_groups(self) -> list[tuple[tuple[str, ...], Tally]]:
+        """Time keys in time order; other keys by call count, largest first."""
+        sizes: dict[tuple[str, ...], int] = {}
+        for combo, tally in self.groups.items():
+            for depth in range(1, len(combo) + 1):
+                sizes[combo[:depth]] = sizes.get(combo[:depth], 0) + tally.calls
+
+        def order(combo: tuple[str, ...]) -> tuple[tuple[int | str, str], ...]:
+            parts: list[tuple[int | str, str]] = []
+            for depth, (key, value) in enumerate(zip(self.group_by, combo, strict=True), start=1):
+                if key == "weekday":
+                    parts.append((WEEKDAYS.index(value) if value in WEEKDAYS else 7, value))
+                elif key in CHRONOLOGICAL:
+                    parts.append((value, value))
+                else:
+                    parts.append((-sizes[combo[:depth]], value))
+            return tuple(parts)
+
+        return sorted(self.groups.items(), key=lambda item: order(item[0]))
+
+
+class GroupRow(Metrics):
+    group: dict[str, str] = Field(description="The group's value for each group_by key")
+
+
+class TopCaller(Compact):
+    number: str
+    name: str | None = None
+    calls: int = Field(description="Incoming calls from this number")
+    missed: int = 0
+
+
+class SummarizeInput(CallFilters):
+    group_by: list[GroupKey] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Zero, one or two of: call_type, status, direction, line, employee, tag, day, weekday, hour",
+    )
+    top_callers: int = Field(5, ge=0, le=20, description="How many of the most frequent callers to list")
+
+
+class CallSummary(Compact):
+    window: TimeWindow
+    filters: AppliedFilters
+    group_by: list[str]
+    totals: Metrics
+    groups: list[GroupRow] = Field(default_factory=list)
+    top_callers: list[TopCaller] = Field(default_factory=list)
+    scanned: int = Field(description="Calls read to compute this answer")
+    complete: bool = Field(description="False when the scan stopped at SIPSIM_SCAN_LIMIT: totals are partial")
+    omitted_groups: int | None = None
+    note: str | None = None
+
+
+async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
+    """Count and measure calls on the server: totals, answered/missed counts and rates, talk and wait times,
+    grouped by up to two of call_type, status, direction, line, employee, tag, day, weekday, hour, plus the
+    top callers. Use it for "how many", "which line/who most", "busiest hour" questions instead of listing
+    calls. Same filters as list_calls; the answer says if the scan was cut short.
+    """
+    window = call.window(args.since, args.until, args.timezone, default="last_7_days")
+    query = await resolve_filters(call, args, window)
+    zone = call.zone(args.timezone)
+    aggregate = Aggregate(group_by=tuple(args.group_by), zone=zone)
+    span = (window.until - window.since).total_seconds() or 1.0
+
+    async def on_page(scanned: int, oldest: datetime | None) -> None:
+        covered = (window.until - oldest).total_seconds() / span if oldest else 1.0
+        await call.progress(min(covered, 1.0), 1.0, f"Scanned {scanned} calls")
+
+    scan = Scan(call, query, max_scanned=call.settings.scan_limit, on_page=on_page)
+    async for _, found in scan:
+        aggregate.add(found)
+    await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
+
+    rows = [
+        GroupRow(group=dict(zip(args.group_by, combo, strict=True)), **tally.metrics().model_dump())
+        for combo, tally in aggregate.sorted_groups()
+    ]
+    result = CallSummary(
+        window=window,
+        filters=query.applied,
+        group_by=list(args.group_by),
+        totals=aggregate.totals.metrics(),
+        groups=rows[:MAX_GROUPS],
+        top_callers=[
+            TopCaller(
+                number=number,
+                name=aggregate.caller_names.get(number),
+                calls=count,
+                missed=aggregate.missed_by_caller.get(number, 0),
+            )
+            for number, count in aggregate.callers.top(args.top_callers)
+        ],
+        scanned=scan.scanned,
+        complete=scan.resume is None,
+    )
+    omitted = len(rows) - len(result.groups) + fit(result, "groups")
+    notes = []
+    if omitted:
+        result.omitted_groups = omitted
+        notes.append(f"{omitted} groups left out to keep the answer small; narrow the window or group more coarsely.")
+    if scan.resume is not None:
+        notes.append(
+            f"Stopped after {scan.scanned} calls (SIPSIM_SCAN_LIMIT): the figures cover only the newest calls of the "
+            "window. Narrow the window or add filters for complete figures."
+        )
+    if not aggregate.callers.exact and args.top_callers:
+        notes.append("More distinct callers than can be tracked exactly: top caller counts may be approximate.")
+    result.note = " ".join(notes) or None
+    return result

@@ -1,0 +1,241 @@
+"""Phone lines: list_phones, get_phone, update_phone (recording, forwarding, voicemail, caller id)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .. import endpoints as ep
+from ..client import ApiResponse
+from ..directory import line_label
+from ..models import Phone
+from ..numbers import format_number, normalize_number
+from ..shaping import Compact, fit
+from .base import ToolCall, WritePlan
+from .fields import LineRef, ToolInput
+
+OFF = "off"
+
+
+class LineRow(Compact):
+    """A line at a glance."""
+
+    id: int
+    name: str | None = None
+    extension: int | None = None
+    number: str | None = None
+    status: str | None = None
+    group: str | None = None
+    recording: str | None = Field(None, description="Which calls are recorded: inbound, outbound, both or none")
+    voicemail: bool | None = None
+    forwarding: str | None = Field(None, description="Forwarding in force, if any")
+    caller_id: str | None = Field(None, description="Number shown on outgoing calls, when not the line's own")
+
+
+def describe_forwarding(phone: Phone) -> str | None:
+    setting = phone.forwarding_setting
+    if setting is None:
+        return None
+    if setting.forced and setting.forced.enabled:
+        return f"all calls to {setting.forced.forward_number}"
+    if setting.conditional and setting.conditional.enabled:
+        return f"unanswered after {setting.conditional.timeout_seconds} s to {setting.conditional.forward_number}"
+    return "off"
+
+
+def line_row(phone: Phone) -> LineRow:
+    record = phone.record_setting
+    recording = None
+    if record is not None:
+        kinds = [
+            k for k, on in (("inbound", record.record_inbound_call), ("outbound", record.record_outbound_call)) if on
+        ]
+        recording = {0: "none", 1: kinds[0] if kinds else "none", 2: "both"}[len(kinds)]
+    outbound = phone.outbound_setting
+    caller_id = outbound.outbound_number if outbound and outbound.use_different_outbound_number else None
+    return LineRow(
+        id=phone.id,
+        name=phone.name,
+        extension=phone.internal_number,
+        number=phone.number,
+        status=phone.status,
+        group=phone.group.group_title if phone.group else None,
+        recording=recording,
+        voicemail=phone.voicemail_setting.allow_voicemail if phone.voicemail_setting else None,
+        forwarding=describe_forwarding(phone),
+        caller_id=caller_id,
+    )
+
+
+class ListPhonesInput(ToolInput):
+    status: Literal["active", "inactive", "not_activated"] | None = Field(None, description="Only lines in this state")
+
+
+class LineList(Compact):
+    lines: list[LineRow]
+    omitted: int | None = None
+
+
+async def list_phones(call: ToolCall, args: ListPhonesInput) -> LineList:
+    """List the account's phone lines: name, extension, number, status and main settings."""
+    phones = [phone async for phone in call.api.items(ep.LIST_PHONES, Phone, params={"status": args.status})]
+    result = LineList(lines=[line_row(phone) for phone in phones])
+    result.omitted = fit(result, "lines") or None
+    return result
+
+
+class GetPhoneInput(ToolInput):
+    line: LineRef
+
+
+async def get_phone(call: ToolCall, args: GetPhoneInput) -> Phone:
+    """Get one line with all its settings (recording, voicemail, forwarding, caller id, group)."""
+    line = await call.directory.line(args.line)
+    phone, _ = await call.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
+    return phone
+
+
+class UpdatePhoneInput(ToolInput):
+    line: LineRef
+    record_inbound: bool | None = Field(None, description="Record incoming calls")
+    record_outbound: bool | None = Field(None, description="Record outgoing calls")
+    voicemail: bool | None = Field(None, description="Let callers leave a voicemail")
+    forward_all_to: str | None = Field(
+        None,
+        max_length=40,
+        description="Forward EVERY call to this number, or 'off' to stop forwarding all calls",
+    )
+    forward_unanswered_to: str | None = Field(
+        None, max_length=40, description="Forward calls not answered in time to this number, or 'off'"
+    )
+    forward_unanswered_after_s: int | None = Field(
+        None, ge=5, le=120, description="Seconds of ringing before an unanswered call is forwarded (5-120)"
+    )
+    caller_id: str | None = Field(
+        None,
+        max_length=40,
+        description="Number shown on outgoing calls, or 'off' to show the line's own number",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdatePhoneInput:
+        if all(getattr(self, name) is None for name in type(self).model_fields if name != "line"):
+            raise ValueError(
+                "Nothing to change: give at least one of record_inbound, record_outbound, voicemail, "
+                "forward_all_to, forward_unanswered_to, forward_unanswered_after_s, caller_id"
+            )
+        return self
+
+
+def _onoff(value: bool | None) -> str:
+    return "on" if value else "off"
+
+
+def _number_or_off(text: str, region: str | None) -> str | None:
+    return None if text.strip().lower() == OFF else normalize_number(text, region)
+
+
+async def update_phone(call: ToolCall, args: UpdatePhoneInput) -> WritePlan:
+    """Change a line's settings: call recording, voicemail, forwarding (all calls or unanswered ones), caller id.
+
+    Forwarding redirects real calls. Asks the user to confirm first; the preview lists each change
+    with the current value.
+    """
+    line = await call.directory.line(args.line)
+    current, _ = await call.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
+    region = call.settings.default_region
+    body: dict[str, Any] = {}
+    changes: list[str] = []
+
+    def put(section: str, key: str, value: Any, text: str, before: str, sub: str | None = None) -> None:
+        target = body.setdefault(section, {})
+        if sub is not None:
+            target = target.setdefault(sub, {})
+        target[key] = value
+        changes.append(f"{text} (now: {before})")
+
+    record = current.record_setting
+    if args.record_inbound is not None:
+        put(
+            "record_setting",
+            "record_inbound_call",
+            args.record_inbound,
+            f"record incoming calls: {_onoff(args.record_inbound)}",
+            _onoff(record and record.record_inbound_call),
+        )
+    if args.record_outbound is not None:
+        put(
+            "record_setting",
+            "record_outbound_call",
+            args.record_outbound,
+            f"record outgoing calls: {_onoff(args.record_outbound)}",
+            _onoff(record and record.record_outbound_call),
+        )
+    if args.voicemail is not None:
+        put(
+            "voicemail_setting",
+            "allow_voicemail",
+            args.voicemail,
+            f"voicemail: {_onoff(args.voicemail)}",
+            _onoff(current.voicemail_setting and current.voicemail_setting.allow_voicemail),
+        )
+    forwarding = describe_forwarding(current) or "off"
+    if args.forward_all_to is not None:
+        target = _number_or_off(args.forward_all_to, region)
+        put(
+            "forwarding_setting",
+            "enabled",
+            target is not None,
+            f"forward ALL calls to {format_number(target)}" if target else "stop forwarding all calls",
+            forwarding,
+            sub="forced",
+        )
+        if target:
+            body["forwarding_setting"]["forced"]["forward_number"] = target
+    if args.forward_unanswered_to is not None or args.forward_unanswered_after_s is not None:
+        conditional = body.setdefault("forwarding_setting", {}).setdefault("conditional", {})
+        if args.forward_unanswered_to is not None:
+            target = _number_or_off(args.forward_unanswered_to, region)
+            conditional["enabled"] = target is not None
+            if target:
+                conditional["forward_number"] = target
+            changes.append(
+                (
+                    f"forward unanswered calls to {format_number(target)}"
+                    if target
+                    else "stop forwarding unanswered calls"
+                )
+                + f" (now: {forwarding})"
+            )
+        if args.forward_unanswered_after_s is not None:
+            now = (
+                current.forwarding_setting.conditional.timeout_seconds
+                if (current.forwarding_setting and current.forwarding_setting.conditional)
+                else None
+            )
+            conditional["timeout_seconds"] = args.forward_unanswered_after_s
+            changes.append(f"forward unanswered calls after {args.forward_unanswered_after_s} s (now: {now} s)")
+    if args.caller_id is not None:
+        target = _number_or_off(args.caller_id, region)
+        outbound = current.outbound_setting
+        before = (
+            outbound.outbound_number if outbound and outbound.use_different_outbound_number else "the line's own number"
+        )
+        body["outbound_setting"] = {"use_different_outbound_number": target is not None}
+        if target:
+            body["outbound_setting"]["outbound_number"] = target
+        shown = format_number(target) if target else "the line's own number"
+        changes.append(f"show {shown} on outgoing calls (now: {before})")
+
+    def finish(response: ApiResponse) -> Phone:
+        call.directory.forget_lines()
+        return Phone.model_validate(response.data or {})
+
+    return WritePlan(
+        endpoint=ep.UPDATE_PHONE,
+        summary=f"On line {line_label(line)}: " + "; ".join(changes),
+        path_params={"phone_id": line.id},
+        body=body,
+        finish=finish,
+    )

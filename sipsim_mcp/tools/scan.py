@@ -1,0 +1,195 @@
+"""Filtering and scanning call history: the filters people use, turned into API queries plus the few
+checks SIPSIM cannot do itself (by line, by exact number), and a resumable scan over keyset pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import Field
+
+from .. import endpoints as ep
+from ..directory import line_label
+from ..models import Call
+from ..numbers import normalize_number
+from ..shaping import Compact
+from ..windows import TimeWindow
+from .base import ToolCall
+from .fields import CallType, EmployeeRef, LineRef, PhoneNumber, Since, TagRef, ToolInput, Until, Zone
+
+
+class CallFilters(ToolInput):
+    """Which calls: a time window and optional filters (names or ids are both fine)."""
+
+    since: Since = None
+    until: Until = None
+    timezone: Zone = None
+    call_types: list[CallType] | None = Field(
+        None, description="Only these kinds: inbound (answered), outgoing, missed, voicemail"
+    )
+    line: LineRef | None = None
+    employees: list[EmployeeRef] | None = Field(
+        None, max_length=20, description="Only calls handled by these employees (names or ids)"
+    )
+    tags: list[TagRef] | None = Field(
+        None, max_length=20, description="Only calls carrying any of these tags (names or ids)"
+    )
+    number: PhoneNumber | None = Field(None, description="Only calls from or to this phone number")
+    search: str | None = Field(
+        None,
+        min_length=2,
+        max_length=100,
+        description="Free text SIPSIM matches against numbers and caller names",
+    )
+
+
+class AppliedFilters(Compact):
+    """The filters as resolved (names to ids), echoed so the user sees what was matched."""
+
+    call_types: list[str] | None = None
+    line: str | None = None
+    employees: list[str] | None = None
+    tags: list[str] | None = None
+    number: str | None = None
+    search: str | None = None
+
+
+@dataclass
+class CallQuery:
+    """Resolved filters: the API query, the local checks, and what to echo."""
+
+    window: TimeWindow
+    params: dict[str, Any]
+    applied: AppliedFilters
+    line_id: int | None = None
+    number: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.line_id is not None or self.number is not None
+
+    def keep(self, call: Call) -> bool:
+        if self.line_id is not None and call.phone_id != self.line_id:
+            return False
+        return self.number is None or self.number in (call.caller_number, call.receiver_number)
+
+
+async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWindow) -> CallQuery:
+    """Turn names into ids and numbers into E.164; fails (before any call search) on an unknown name."""
+    applied = AppliedFilters(call_types=filters.call_types, search=filters.search)
+    params: dict[str, Any] = {
+        "start_time": window.api_params()["start_time"],
+        "end_time": window.api_params()["end_time"],
+        "call_types": filters.call_types,
+        "search": filters.search,
+    }
+    query = CallQuery(window=window, params=params, applied=applied)
+    if filters.line is not None:
+        line = await call.directory.line(filters.line)
+        query.line_id = line.id
+        applied.line = line_label(line)
+    if filters.employees:
+        people = [await call.directory.employee(ref) for ref in filters.employees]
+        params["employees"] = [person.id for person in people]
+        applied.employees = [f"{person.name} (id {person.id})" for person in people]
+    if filters.tags:
+        tags = [await call.directory.tag(ref) for ref in filters.tags]
+        params["tags"] = [tag.id for tag in tags]
+        applied.tags = [f"{tag.name} (id {tag.id})" for tag in tags]
+    if filters.number is not None:
+        number = normalize_number(filters.number, call.settings.default_region)
+        query.number = applied.number = number
+        params["search"] = params["search"] or number
+    return query
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a scan stands: the API page token that fetched a page, and an index in that page."""
+
+    page: str | None = None
+    index: int = 0
+
+
+class PageTokenError(ValueError):
+    """A `page` argument this server did not issue."""
+
+
+class Cursor(Compact):
+    """What a `page` token of ours carries: the position and the exact window of the first request."""
+
+    p: str | None = None
+    s: int = 0
+    a: int
+    b: int
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            return cls.model_validate(json.loads(raw))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise PageTokenError(
+                "The page token is not one this server gave out. Drop page= to start from the newest calls."
+            ) from None
+
+    @property
+    def position(self) -> Position:
+        return Position(self.p, self.s)
+
+    def window_bounds(self) -> tuple[datetime, datetime]:
+        return datetime.fromtimestamp(self.a, timezone.utc), datetime.fromtimestamp(self.b, timezone.utc)
+
+
+def cursor_for(window: TimeWindow, position: Position) -> str:
+    return Cursor(
+        p=position.page, s=position.index, a=int(window.since.timestamp()), b=int(window.until.timestamp())
+    ).encode()
+
+
+@dataclass
+class Scan:
+    """Walks the calls of a query from a position, newest first, yielding the ones that pass the local checks."""
+
+    call: ToolCall
+    query: CallQuery
+    start: Position = field(default_factory=Position)
+    max_scanned: int = 10_000
+    page_size: int = 1000
+    scanned: int = 0
+    exhausted: bool = False
+    resume: Position | None = None  # where to continue when the scan stopped at max_scanned
+    on_page: Callable[[int, datetime | None], Awaitable[None]] | None = None  # (scanned so far, oldest call seen)
+
+    async def __aiter__(self) -> AsyncIterator[tuple[Position, Call]]:
+        token, skip = self.start.page, self.start.index
+        while True:
+            response = await self.call.api.call(
+                ep.LIST_CALLS, params={**self.query.params, "limit": self.page_size, "page": token}
+            )
+            items = response.data or []
+            oldest: datetime | None = None
+            for index in range(skip, len(items)):
+                if self.scanned >= self.max_scanned:
+                    self.resume = Position(token, index)
+                    return
+                self.scanned += 1
+                call = Call.model_validate(items[index])
+                oldest = call.start_time or oldest
+                if self.query.keep(call):
+                    yield Position(token, index), call
+            if self.on_page is not None:
+                await self.on_page(self.scanned, oldest)
+            pagination = response.pagination
+            if pagination is None or not pagination.has_more or not pagination.page:
+                self.exhausted = True
+                return
+            token, skip = pagination.page, 0

@@ -1,0 +1,121 @@
+"""Tags: list_tags, create_tag, update_tag, delete_tag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from .. import endpoints as ep
+from ..client import ApiResponse
+from ..models import Deleted, Tag
+from ..shaping import Compact, fit
+from .base import ToolCall, WritePlan
+from .fields import HexColor, NoInput, TagRef, ToolInput
+
+DEFAULT_COLOR = "#6B7280"
+
+
+class TagList(Compact):
+    tags: list[Tag]
+    omitted: int | None = None
+
+
+async def list_tags(call: ToolCall, args: NoInput) -> TagList:
+    """List the account's tags (id, name, colour, description)."""
+    tags = await call.directory.tags()
+    result = TagList(tags=list(tags))
+    result.omitted = fit(result, "tags") or None
+    return result
+
+
+def _tag_result(call: ToolCall):
+    def finish(response: ApiResponse) -> Tag:
+        call.directory.forget_tags()
+        return Tag.model_validate(response.data or {})
+
+    return finish
+
+
+class CreateTagInput(ToolInput):
+    name: str = Field(min_length=1, max_length=50, description="Tag name; must not exist yet")
+    color: HexColor | None = Field(None, description=f"Colour as #RRGGBB (default {DEFAULT_COLOR})")
+    description: str | None = Field(None, max_length=500)
+
+
+async def create_tag(call: ToolCall, args: CreateTagInput) -> WritePlan:
+    """Create a tag. If a tag with that name exists, use it instead (list_tags)."""
+    body: dict[str, Any] = {"name": args.name.strip()}
+    if args.color:
+        body["color"] = args.color.upper()
+    if args.description is not None:
+        body["description"] = args.description
+    return WritePlan(
+        endpoint=ep.CREATE_TAG,
+        summary=f"Create the tag {body['name']!r} (colour {body.get('color', DEFAULT_COLOR)})",
+        body=body,
+        finish=_tag_result(call),
+    )
+
+
+class UpdateTagInput(ToolInput):
+    tag: TagRef
+    name: str | None = Field(None, min_length=1, max_length=50, description="New name")
+    color: HexColor | None = None
+    description: str | None = Field(None, max_length=500, description="New description")
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateTagInput:
+        if self.name is None and self.color is None and self.description is None:
+            raise ValueError("Nothing to change: give name, color or description")
+        return self
+
+
+async def update_tag(call: ToolCall, args: UpdateTagInput) -> WritePlan:
+    """Rename a tag or change its colour or description."""
+    tag = await call.directory.tag(args.tag)
+    body: dict[str, Any] = {}
+    changes = []
+    if args.name is not None:
+        body["name"] = args.name.strip()
+        changes.append(f"rename it to {body['name']!r}")
+    if args.color is not None:
+        body["color"] = args.color.upper()
+        changes.append(f"colour {tag.color} -> {body['color']}")
+    if args.description is not None:
+        body["description"] = args.description
+        changes.append("new description")
+    return WritePlan(
+        endpoint=ep.UPDATE_TAG,
+        summary=f"Change the tag {tag.name!r} (id {tag.id}): " + ", ".join(changes),
+        path_params={"tag_id": tag.id},
+        body=body,
+        finish=_tag_result(call),
+    )
+
+
+class DeleteTagInput(ToolInput):
+    tag: TagRef
+
+
+class DeletedTag(Compact):
+    tag: Tag
+    deleted: bool = True
+
+
+async def delete_tag(call: ToolCall, args: DeleteTagInput) -> WritePlan:
+    """Delete a tag. It is removed from every call that carries it; this cannot be undone."""
+    tag = await call.directory.tag(args.tag)
+
+    def finish(response: ApiResponse) -> DeletedTag:
+        call.directory.forget_tags()
+        Deleted.model_validate(response.data or {})
+        return DeletedTag(tag=tag)
+
+    return WritePlan(
+        endpoint=ep.DELETE_TAG,
+        summary=f"Delete the tag {tag.name!r} (id {tag.id})",
+        detail="It is removed from every call that carries it; this cannot be undone.",
+        path_params={"tag_id": tag.id},
+        finish=finish,
+    )
