@@ -26,8 +26,8 @@ from .tools.inventory import TOOLS, TOOLS_BY_NAME
 INSTRUCTIONS = """\
 Tools for one SIPSIM telephony account: call history, phone lines, tags, click-to-call.
 - Time windows: since/until accept today, yesterday, this_week, last_week, this_month, last_month, \
-last_N_days, 24h/7d/2w or ISO dates, in the timezone argument (default: the server's). Every answer \
-echoes the exact window; quote it.
+last_N_days, 24h/7d/2w or ISO dates, read in the time zone of the timezone argument (default: the \
+server's). Every answer echoes the exact window; quote it.
 - Count and rank with summarize_calls (totals, rates, group_by, top callers): it scans on the server. \
 list_calls returns 20 rows a page; continue with page= only when the rows themselves are needed.
 - Lines, tags and employees can be given by name ('Sales', 'VIP'); phone numbers in any common form.

@@ -46,19 +46,34 @@ def group_values(call: Call, key: str, zone: ZoneInfo) -> list[str]:
 
 
 class Metrics(Compact):
-    """Counts and averages over a set of calls."""
+    """Counts and averages over a set of calls (a rate or average is absent when it has no calls to divide by)."""
 
-    calls: int = 0
-    answered: int = Field(0, description="Calls with status ANSWER (inbound and outgoing)")
-    missed: int = Field(0, description="Incoming calls nobody answered (call types missed and voicemail)")
-    voicemail: int = 0
-    inbound: int = Field(0, description="Incoming calls, answered or not")
-    outgoing: int = 0
+    calls: int | None = None
+    answered: int | None = Field(None, description="Calls with status ANSWER (inbound and outgoing)")
+    missed: int | None = Field(None, description="Incoming calls nobody answered (call types missed and voicemail)")
+    voicemail: int | None = None
+    inbound: int | None = Field(None, description="Incoming calls, answered or not")
+    outgoing: int | None = None
     answer_rate: float | None = Field(None, description="answered / calls")
     missed_rate: float | None = Field(None, description="missed / inbound")
-    total_duration_s: int = Field(0, description="Total talk time in seconds")
+    total_duration_s: int | None = Field(None, description="Total talk time in seconds")
     avg_duration_s: float | None = Field(None, description="Average talk time of answered calls")
     avg_wait_s: float | None = Field(None, description="Average ringing time of incoming calls")
+
+
+MetricName = Literal[
+    "calls",
+    "answered",
+    "missed",
+    "voicemail",
+    "inbound",
+    "outgoing",
+    "answer_rate",
+    "missed_rate",
+    "total_duration_s",
+    "avg_duration_s",
+    "avg_wait_s",
+]
 
 
 @dataclass
@@ -204,6 +219,9 @@ class SummarizeInput(CallFilters):
         max_length=2,
         description="Zero, one or two of: call_type, status, direction, line, employee, tag, day, weekday, hour",
     )
+    metrics: list[MetricName] | None = Field(
+        None, description="Metrics in each group row (default: all; fewer metrics fit more groups in one answer)"
+    )
     top_callers: int = Field(5, ge=0, le=20, description="How many of the most frequent callers to list")
 
 
@@ -241,8 +259,9 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
         aggregate.add(found)
     await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 
+    chosen = set(args.metrics) if args.metrics else None
     rows = [
-        GroupRow(group=dict(zip(args.group_by, combo, strict=True)), **tally.metrics().model_dump())
+        GroupRow(group=dict(zip(args.group_by, combo, strict=True)), **tally.metrics().model_dump(include=chosen))
         for combo, tally in aggregate.sorted_groups()
     ]
     result = CallSummary(
