@@ -48,6 +48,7 @@ def group_values(call: Call, key: str, zone: ZoneInfo) -> list[str]:
 class Metrics(Compact):
     """Counts and averages over a set of calls (a rate or average is absent when it has no calls to divide by)."""
 
+    group: dict[str, str] | None = Field(None, description="In a group row: its value for each group_by key")
     calls: int | None = None
     answered: int | None = Field(None, description="Calls with status ANSWER (inbound and outgoing)")
     missed: int | None = Field(None, description="Incoming calls nobody answered (call types missed and voicemail)")
@@ -202,10 +203,6 @@ class Aggregate:
         return sorted(self.groups.items(), key=lambda item: order(item[0]))
 
 
-class GroupRow(Metrics):
-    group: dict[str, str] = Field(description="The group's value for each group_by key")
-
-
 class TopCaller(Compact):
     number: str
     name: str | None = None
@@ -230,7 +227,7 @@ class CallSummary(Compact):
     filters: AppliedFilters
     group_by: list[str]
     totals: Metrics
-    groups: list[GroupRow] = Field(default_factory=list)
+    groups: list[Metrics] = Field(default_factory=list)
     top_callers: list[TopCaller] = Field(default_factory=list)
     scanned: int = Field(description="Calls read to compute this answer")
     complete: bool = Field(description="False when the scan stopped at SIPSIM_SCAN_LIMIT: totals are partial")
@@ -261,7 +258,10 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
 
     chosen = set(args.metrics) if args.metrics else None
     rows = [
-        GroupRow(group=dict(zip(args.group_by, combo, strict=True)), **tally.metrics().model_dump(include=chosen))
+        Metrics(
+            group=dict(zip(args.group_by, combo, strict=True)),
+            **tally.metrics().model_dump(include=chosen, exclude={"group"}),
+        )
         for combo, tally in aggregate.sorted_groups()
     ]
     result = CallSummary(
