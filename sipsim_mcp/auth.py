@@ -96,6 +96,10 @@ class TokenProvider:
             self._cache[scopes] = token
             return token
 
+    async def granted(self, scopes: frozenset[str]) -> frozenset[str]:
+        """The scopes SIPSIM grants when asked for `scopes` (one uncached token request; for `doctor`)."""
+        return (await self._request(scopes)).scopes
+
     def invalidate(self, token: AccessToken) -> None:
         """Forget `token` (SIPSIM rejected it) so the next call gets a fresh one."""
         for scopes, cached in list(self._cache.items()):

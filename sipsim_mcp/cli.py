@@ -64,13 +64,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     from .server import build_server
 
     settings.require_credentials()
-    server = build_server(settings)
     if args.transport == "stdio":
-        server.run()
+        build_server(settings).run()
         return
     from .http import run_http
 
-    run_http(server, settings, host=args.host, port=args.port, stateless=args.stateless)
+    run_http(settings, host=args.host, port=args.port, stateless=args.stateless)
 
 
 def run_sandbox(args: argparse.Namespace) -> None:
@@ -128,7 +127,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(run_doctor(demo=args.demo, as_json=args.json))
         if args.demo:
             with demo_environment() as overrides:
-                serve(demo_settings(overrides), args)
+                settings = demo_settings(overrides)
+                if args.transport == "stdio" and sys.stdin.isatty():
+                    # A person at a terminal, not an MCP host on a pipe: show what the server does.
+                    import anyio
+
+                    from .tour import tour
+
+                    anyio.run(tour, settings, print)
+                    return
+                serve(settings, args)
         else:
             serve(load_settings(), args)
     except ConfigError as exc:

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     mcp_auth_token: SecretStr | None = Field(
         None, description="Bearer token HTTP clients must send to this server (required off loopback)"
     )
+    mcp_allowed_hosts: Annotated[frozenset[str] | None, NoDecode] = Field(
+        None, description="Comma-separated Host header values the HTTP transport accepts (off loopback)"
+    )
+    mcp_allowed_origins: Annotated[frozenset[str] | None, NoDecode] = Field(
+        None, description="Comma-separated Origin header values the HTTP transport accepts (browser clients)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -113,7 +119,7 @@ class Settings(BaseSettings):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and v.startswith("${"))}
         return data
 
-    @field_validator("scopes", "tools", mode="before")
+    @field_validator("scopes", "tools", "mcp_allowed_hosts", "mcp_allowed_origins", mode="before")
     @classmethod
     def _words(cls, value: Any) -> Any:
         return _split_words(value)

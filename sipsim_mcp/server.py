@@ -93,8 +93,12 @@ def build_server(
     *,
     api: SipsimClient | None = None,
     now: Callable[[], datetime] | None = None,
+    **server_options: Any,
 ) -> SipsimServer:
-    """The server for `settings`: only the tools its scopes, read-only mode and tool list allow."""
+    """The server for `settings`: only the tools its scopes, read-only mode and tool list allow.
+
+    `server_options` go to MCPServer (the HTTP transport passes its token verifier and auth settings).
+    """
     reasons = availability(settings)
     api = api or SipsimClient(settings)
     clock = now or (lambda: datetime.now(timezone.utc))
@@ -111,6 +115,7 @@ def build_server(
         log_level=settings.log_level,
         unavailable={name: reason for name, reason in reasons.items() if reason},
         guards=guards,
+        **server_options,
     )
     for spec in enabled_tools(reasons):
         server.add_tool(

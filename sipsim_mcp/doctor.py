@@ -1,0 +1,170 @@
+"""`sipsim-mcp doctor`: is the setup right? Configuration, credentials, configured vs granted scopes,
+which tools are offered (and why the others are not), and whether the API answers."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Literal
+
+import anyio
+from pydantic import BaseModel, Field
+
+from . import __version__
+from . import endpoints as ep
+from .client import SipsimClient
+from .config import ConfigError, Settings, load_settings
+from .errors import SipsimError, TokenError
+from .models import Account
+from .server import availability
+
+Status = Literal["ok", "warn", "fail"]
+
+
+class Check(BaseModel):
+    name: str
+    status: Status
+    detail: str
+
+
+class ScopeReport(BaseModel):
+    configured: list[str] = Field(default_factory=list)
+    granted: list[str] = Field(default_factory=list)
+    not_granted: list[str] = Field(default_factory=list)
+
+
+class ToolReport(BaseModel):
+    enabled: list[str] = Field(default_factory=list)
+    hidden: dict[str, str] = Field(default_factory=dict)
+
+
+class Report(BaseModel):
+    version: str = __version__
+    ok: bool = True
+    checks: list[Check] = Field(default_factory=list)
+    scopes: ScopeReport = Field(default_factory=ScopeReport)
+    tools: ToolReport = Field(default_factory=ToolReport)
+
+    def add(self, name: str, status: Status, detail: str) -> None:
+        self.checks.append(Check(name=name, status=status, detail=detail))
+        self.ok = self.ok and status != "fail"
+
+
+async def _scopes(api: SipsimClient, settings: Settings, report: Report) -> bool:
+    configured = settings.scopes
+    report.scopes.configured = sorted(configured)
+    try:
+        granted = await api.tokens.granted(configured)
+    except TokenError as exc:
+        if exc.error != "invalid_scope":
+            report.add("token", "fail", str(exc))
+            return False
+        granted = frozenset()
+        for scope in sorted(configured):  # find out which ones SIPSIM refuses
+            with contextlib.suppress(TokenError):
+                granted |= await api.tokens.granted(frozenset({scope}))
+    report.scopes.granted = sorted(granted & configured)
+    report.scopes.not_granted = sorted(configured - granted)
+    if report.scopes.not_granted:
+        missing = " ".join(report.scopes.not_granted)
+        report.add(
+            "token",
+            "fail",
+            f"SIPSIM_SCOPES lists {missing}, which the integration is not granted: enable them in the SIPSIM "
+            "dashboard, or remove them from SIPSIM_SCOPES (the tools that need them are then hidden).",
+        )
+        return False
+    report.add("token", "ok", f"got a token; all {len(configured)} configured scopes are granted")
+    return True
+
+
+async def _api(api: SipsimClient, settings: Settings, report: Report) -> None:
+    probe = next((e for e in (ep.GET_ACCOUNT, ep.LIST_TAGS, ep.LIST_PHONES) if e.scope_for(settings.scopes)), None)
+    if probe is None:
+        report.add("api", "warn", "no read scope (account.read, tags.read, phones.read) to test the API with")
+        return
+    started = time.monotonic()
+    try:
+        response = await api.call(probe, params={"limit": 20} if probe is not ep.GET_ACCOUNT else None)
+    except SipsimError as exc:
+        report.add("api", "fail", str(exc))
+        return
+    elapsed = (time.monotonic() - started) * 1000
+    detail = (
+        f"{probe.method} {probe.path} answered {response.status} in {elapsed:.0f} ms (request_id {response.request_id})"
+    )
+    if probe is ep.GET_ACCOUNT:
+        detail += f"; account {Account.model_validate(response.data).company_name!r}"
+    report.add("api", "ok", detail)
+
+
+async def diagnose(settings: Settings) -> Report:
+    report = Report()
+    report.add(
+        "configuration",
+        "ok",
+        f"API {settings.api_url}, token URL {settings.token_url}, timeout {settings.timeout:g} s, writes confirmed "
+        f"by {settings.confirm_writes!r}, time zone {settings.timezone}",
+    )
+    if settings.unknown_scopes:
+        report.add(
+            "scopes", "warn", f"scopes not named in the SIPSIM docs: {' '.join(sorted(settings.unknown_scopes))}"
+        )
+    try:
+        reasons = availability(settings)
+    except ConfigError as exc:
+        report.add("tools", "fail", str(exc))
+        return report
+    report.tools.enabled = [name for name, why in reasons.items() if why is None]
+    report.tools.hidden = {name: why for name, why in reasons.items() if why is not None}
+    report.add(
+        "tools",
+        "ok" if report.tools.enabled else "warn",
+        f"{len(report.tools.enabled)} of {len(reasons)} tools offered",
+    )
+    try:
+        client_id, _ = settings.require_credentials()
+    except ConfigError as exc:
+        report.add("credentials", "fail", str(exc))
+        return report
+    report.add("credentials", "ok", f"client id {client_id!r}, secret set")
+    async with SipsimClient(settings) as api:
+        if await _scopes(api, settings, report):
+            await _api(api, settings, report)
+    return report
+
+
+def render(report: Report) -> str:
+    marks = {"ok": " ok ", "warn": "warn", "fail": "FAIL"}
+    lines = [f"sipsim-mcp doctor {report.version}"]
+    lines += [f"[{marks[c.status]}] {c.name}: {c.detail}" for c in report.checks]
+    if report.scopes.configured:
+        lines.append(f"scopes configured: {' '.join(report.scopes.configured)}")
+        lines.append(f"scopes granted:    {' '.join(report.scopes.granted) or '-'}")
+    if report.tools.enabled:
+        lines.append(f"tools offered: {', '.join(report.tools.enabled)}")
+    for name, why in report.tools.hidden.items():
+        lines.append(f"  hidden {name}: {why}")
+    lines.append("all good" if report.ok else "problems found: see FAIL above")
+    return "\n".join(lines)
+
+
+def run_doctor(*, demo: bool, as_json: bool) -> int:
+    """Print the report; 0 when all is well, 1 otherwise."""
+
+    async def main() -> Report:
+        if demo:
+            from .cli import demo_environment, demo_settings
+
+            with demo_environment() as overrides:
+                return await diagnose(demo_settings(overrides))
+        return await diagnose(load_settings())
+
+    try:
+        report = anyio.run(main)
+    except ConfigError as exc:
+        report = Report()
+        report.add("configuration", "fail", str(exc))
+    sys.stdout.write((report.model_dump_json(indent=2) if as_json else render(report)) + "\n")
+    return 0 if report.ok else 1

@@ -1,0 +1,157 @@
+"""The command line as users run it: the demo (tour and stdio server), doctor, the simulator, logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+
+from sipsim_mcp.doctor import diagnose
+from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
+from sipsim_mcp.tour import tour
+
+from .conftest import NOW, settings_for
+from .mcp_helpers import data
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")}, **extra}
+
+
+async def run(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    with anyio.fail_after(120):
+        return await anyio.run_process(
+            [sys.executable, "-m", "sipsim_mcp", *args], cwd=ROOT, env=clean_env(**env), check=False
+        )
+
+
+async def test_demo_serves_the_simulator_over_stdio_as_a_host_launches_it():
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "sipsim_mcp", "--demo"], cwd=str(ROOT), env=clean_env()
+    )
+    async with Client(params, mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+        summary = data(await client.call_tool("summarize_calls", {"since": "last_30_days", "group_by": ["line"]}))
+    assert len(tools) == 21  # the demo has every scope
+    assert summary["totals"]["calls"] > 100 and summary["window"]["timezone"] == "Europe/Paris"
+
+
+async def test_the_demo_tour_shows_tools_answers_and_a_write_preview(shared_sandbox):
+    lines: list[str] = []
+    await tour(settings_for(shared_sandbox), lines.append)
+    text = "\n".join(lines)
+    assert "21 tools" in text
+    assert "-> summarize_calls" in text and "window: last_week" in text
+    assert 'outcome: "preview"' in text and "Nothing was done yet" in text
+    assert "claude mcp add sipsim" in text
+
+
+async def test_doctor_demo_passes_with_readable_and_json_output():
+    human = await run("doctor", "--demo")
+    machine = await run("doctor", "--demo", "--json")
+    assert human.returncode == 0, human.stdout.decode()
+    assert "all good" in human.stdout.decode()
+    report = json.loads(machine.stdout)
+    assert machine.returncode == 0 and report["ok"] is True
+    assert report["scopes"]["granted"] == report["scopes"]["configured"]
+    assert len(report["tools"]["enabled"]) == 21
+    assert {check["name"] for check in report["checks"]} >= {"configuration", "credentials", "token", "api"}
+
+
+async def test_doctor_without_credentials_fails_and_says_what_to_set():
+    result = await run("doctor")
+    out = result.stdout.decode()
+    assert result.returncode == 1
+    assert "[FAIL] credentials" in out and "SIPSIM_CLIENT_ID" in out
+    assert "hidden get_transcription: needs the scope calls.transcription.read" in out
+
+
+async def test_doctor_reports_scopes_that_are_configured_but_not_granted():
+    limited = ClientSpec("demo", "demo-secret", scopes=frozenset({"account.read", "calls.read", "phones.read"}))
+    with Sandbox(SandboxConfig(anchor=NOW, clients=[limited], calls=200)) as sandbox:
+        report = await diagnose(settings_for(sandbox, scopes="account.read calls.read tags.read"))
+    assert report.ok is False
+    assert report.scopes.not_granted == ["tags.read"]
+    assert report.scopes.granted == ["account.read", "calls.read"]
+    token = next(c for c in report.checks if c.name == "token")
+    assert token.status == "fail" and "tags.read" in token.detail and "SIPSIM_SCOPES" in token.detail
+
+
+async def test_doctor_reports_wrong_credentials(shared_sandbox):
+    report = await diagnose(settings_for(shared_sandbox, client_secret="wrong"))
+    assert report.ok is False
+    assert any(c.name == "token" and "invalid_client" in c.detail for c in report.checks)
+    assert "wrong" not in report.model_dump_json()
+
+
+def test_the_sandbox_command_serves_the_simulator():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), "--calls", "300", "--seed", "3"],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        banner = process.stdout.readline().decode() + process.stdout.readline().decode()
+        for _ in range(100):
+            try:
+                token = httpx.post(
+                    f"http://127.0.0.1:{port}/oauth/token",
+                    data={"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"},
+                )
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        account = httpx.get(
+            f"http://127.0.0.1:{port}/api/v2/account",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
+        process.stderr.close()
+    assert f"http://127.0.0.1:{port}/api/v2" in banner and "demo-secret" in banner
+    assert account.json()["data"]["company_name"] == "Acme Corporation"
+
+
+@pytest.mark.parametrize(("level", "http_lines"), [("INFO", False), ("DEBUG", True)])
+async def test_logs_go_to_stderr_at_the_chosen_level_without_secrets(shared_sandbox, tmp_path, level, http_lines):
+    from mcp.client.stdio import stdio_client
+
+    errlog = tmp_path / "stderr.log"
+    env = clean_env(
+        SIPSIM_CLIENT_ID="demo",
+        SIPSIM_CLIENT_SECRET="demo-secret",
+        SIPSIM_API_URL=shared_sandbox.api_url,
+        SIPSIM_TOKEN_URL=shared_sandbox.token_url,
+        SIPSIM_LOG_LEVEL=level,
+    )
+    params = StdioServerParameters(command=sys.executable, args=["-m", "sipsim_mcp"], cwd=str(ROOT), env=env)
+    with errlog.open("w") as handle:
+        async with Client(stdio_client(params, errlog=handle)) as client:
+            await client.call_tool("list_tags", {})
+            await client.call_tool("get_call", {"call_id": "1"})  # a failing call is logged too
+    text = errlog.read_text()
+    assert ("HTTP Request:" in text) is http_lines
+    assert "get_call" in text
+    assert "demo-secret" not in text
+    assert not any(token in text for token in shared_sandbox.issued_tokens())

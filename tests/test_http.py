@@ -1,0 +1,142 @@
+"""The streamable HTTP transport driven by a client over a real socket: loopback without a token, a
+bearer token when set (and required off loopback), the Host allow-list, and stateless mode."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from sipsim_mcp.client import SipsimClient
+from sipsim_mcp.config import ConfigError
+from sipsim_mcp.http import http_app
+
+from .conftest import NOW, settings_for
+from .mcp_helpers import MODES, data, writes
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "t0k3n-" + "x" * 40
+
+
+@contextmanager
+def serving(sandbox, *, host: str = "127.0.0.1", stateless: bool = False, **overrides: Any) -> Iterator[str]:
+    """Serve MCP over HTTP on a free port of `host`; yield the port as a string."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    settings = settings_for(sandbox, **overrides)
+    api = SipsimClient(settings)
+    app = http_app(settings, host=host, port=port, stateless=stateless, api=api, now=lambda: NOW)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield str(port)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@asynccontextmanager
+async def client(port: str, *, token: str | None = None, mode: str = "auto") -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers) as http:
+        transport = streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)
+        async with Client(transport, mode=mode) as connected:
+            yield connected
+
+
+async def post(url: str, **options: Any) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.post(url, **options)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_loopback_http_serves_both_eras(sandbox, mode):
+    with serving(sandbox) as port:
+        async with client(port, mode=mode) as c:
+            names = {tool.name for tool in (await c.list_tools()).tools}
+            calls = data(await c.call_tool("list_calls", {"since": "yesterday", "limit": 3}))
+            preview = data(await c.call_tool("create_tag", {"name": "Over HTTP"}))
+            done = data(
+                await c.call_tool(
+                    "create_tag", {"name": "Over HTTP", "confirmation_code": preview["confirmation_code"]}
+                )
+            )
+    assert "summarize_calls" in names
+    assert calls["returned"] == 3
+    assert preview["outcome"] == "preview" and done["outcome"] == "done"
+    assert len(writes(sandbox)) == 1
+
+
+async def test_a_bearer_token_is_required_once_set(sandbox):
+    with serving(sandbox, mcp_auth_token=TOKEN) as port:
+        refused = await post(
+            f"http://127.0.0.1:{port}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        wrong = await post(
+            f"http://127.0.0.1:{port}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": "Bearer nope", "Accept": "application/json, text/event-stream"},
+        )
+        async with client(port, token=TOKEN) as c:
+            tags = data(await c.call_tool("list_tags", {}))
+    assert refused.status_code == 401 and "Bearer" in refused.headers["WWW-Authenticate"]
+    assert wrong.status_code == 401
+    assert TOKEN not in refused.text + wrong.text
+    assert {tag["name"] for tag in tags["tags"]} >= {"VIP"}
+
+
+def test_a_non_loopback_bind_without_a_token_is_refused(shared_sandbox):
+    settings = settings_for(shared_sandbox)
+    with pytest.raises(ConfigError) as failure:
+        http_app(settings, host="0.0.0.0", port=8000)
+    assert "SIPSIM_MCP_AUTH_TOKEN" in str(failure.value)
+
+
+async def test_a_non_loopback_bind_checks_the_token_and_the_host_header(sandbox):
+    with serving(
+        sandbox, host="0.0.0.0", mcp_auth_token=TOKEN, mcp_allowed_hosts="127.0.0.1:*,sipsim.internal:*"
+    ) as port:
+        foreign = await post(
+            f"http://127.0.0.1:{port}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "Host": "evil.example",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+        async with client(port, token=TOKEN) as c:
+            account = data(await c.call_tool("get_account", {}))
+    assert foreign.status_code in (403, 421)
+    assert account["account"]["company_name"] == sandbox.data.account["company_name"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_stateless_http_for_replicas(sandbox, mode):
+    with serving(sandbox, stateless=True) as port:
+        async with client(port, mode=mode) as c:
+            summary = data(await c.call_tool("summarize_calls", {"since": "last_week"}))
+            preview = data(await c.call_tool("delete_tag", {"tag": "Spam"}))
+    assert summary["complete"] is True
+    # no session, so no live elicitation: the preview flow confirms writes
+    assert preview["outcome"] == "preview"
+    assert writes(sandbox) == []
