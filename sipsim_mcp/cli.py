@@ -119,13 +119,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             configure_logging("WARNING")
             run_sandbox(args)
             return
-        level = load_settings().log_level
-        configure_logging(level)
+        environment = load_settings()
+        configure_logging(environment.log_level)
         if args.command == "doctor":
             from .doctor import run_doctor
 
             sys.exit(run_doctor(demo=args.demo, as_json=args.json))
-        if args.demo:
+        if args.demo or environment.demo:
             with demo_environment() as overrides:
                 settings = demo_settings(overrides)
                 if args.transport == "stdio" and sys.stdin.isatty():
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     return
                 serve(settings, args)
         else:
-            serve(load_settings(), args)
+            serve(environment, args)
     except ConfigError as exc:
         print(f"sipsim-mcp: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="How writes are confirmed when the client cannot ask the user (elicitation): "
         "'preview' returns a preview and a one-time confirmation code; 'host' trusts the host's approval prompt",
     )
+    confirm_key: SecretStr | None = Field(
+        None,
+        description="Secret that signs confirmation codes, so codes stay valid across restarts and replicas "
+        "(default: a random key per process)",
+    )
     audit_log: Path | None = Field(None, description="Append one JSON line per write attempt to this file")
     timezone: str = Field("UTC", description="IANA time zone for relative time windows (e.g. Europe/Paris)")
     default_region: str | None = Field(
@@ -101,6 +106,7 @@ class Settings(BaseSettings):
     )
     scan_limit: int = Field(50_000, ge=1000, le=1_000_000, description="Most calls summarize_calls scans")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="stderr log level")
+    demo: bool = Field(False, description="Same as --demo: serve the bundled simulator instead of SIPSIM")
     mcp_auth_token: SecretStr | None = Field(
         None, description="Bearer token HTTP clients must send to this server (required off loopback)"
     )

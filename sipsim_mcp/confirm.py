@@ -42,10 +42,20 @@ def canonical(arguments: dict[str, Any]) -> str:
 
 
 class ConfirmationCodes:
-    """Single-use codes bound by HMAC (per-process key) to one tool and its exact arguments, valid 5 minutes."""
+    """Single-use codes bound by HMAC to one tool and its exact arguments, valid 5 minutes.
 
-    def __init__(self, *, ttl: float = CODE_TTL, clock: Callable[[], float] = time.time) -> None:
-        self._key = secrets.token_bytes(32)
+    The key is random per process unless `secret` is given (SIPSIM_CONFIRM_KEY), which lets a code issued by
+    one process or replica be redeemed by another. Single use is tracked per process.
+    """
+
+    def __init__(
+        self, secret: str | None = None, *, ttl: float = CODE_TTL, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._key = (
+            hashlib.sha256(b"sipsim-mcp confirmation codes\0" + secret.encode()).digest()
+            if secret
+            else secrets.token_bytes(32)
+        )
         self._ttl = ttl
         self.clock = clock
         self._used: dict[str, float] = {}

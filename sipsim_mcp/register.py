@@ -49,8 +49,8 @@ GENERIC_HINTS = {
 class Guards:
     """State of the write guards, shared by all write tools of one server."""
 
-    def __init__(self, audit: AuditLog) -> None:
-        self.codes = ConfirmationCodes()
+    def __init__(self, audit: AuditLog, key: str | None = None) -> None:
+        self.codes = ConfirmationCodes(key)
         self.recent = RecentWrites()
         self.audit = audit
 

@@ -103,7 +103,8 @@ def build_server(
     api = api or SipsimClient(settings)
     clock = now or (lambda: datetime.now(timezone.utc))
     runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
-    guards = Guards(AuditLog(settings.audit_log))
+    key = settings.confirm_key.get_secret_value() if settings.confirm_key else None
+    guards = Guards(AuditLog(settings.audit_log), key)
 
     server = SipsimServer(
         "sipsim",

@@ -185,3 +185,21 @@ async def test_every_write_attempt_is_audited(sandbox, tmp_path):
     assert lines[2]["request_id"] and lines[4]["request_id"]
     assert "409" in lines[4]["detail"]
     assert all(line["time"].endswith("Z") for line in lines)
+
+
+async def test_a_shared_confirm_key_lets_another_process_redeem_the_code(sandbox):
+    async with connect(sandbox, confirm_key="k" * 32) as (client, _):
+        preview = data(await client.call_tool("create_tag", {"name": "Replica"}))
+    async with connect(sandbox, confirm_key="k" * 32) as (client, _):  # a second server, as after a restart
+        done = data(
+            await client.call_tool("create_tag", {"name": "Replica", "confirmation_code": preview["confirmation_code"]})
+        )
+    async with connect(sandbox) as (client, _):  # without the shared key the code means nothing elsewhere
+        text = error_text(
+            await client.call_tool(
+                "create_tag", {"name": "Replica 2", "confirmation_code": preview["confirmation_code"]}
+            )
+        )
+    assert done["outcome"] == "done"
+    assert "does not match" in text
+    assert len(writes(sandbox)) == 1

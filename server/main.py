@@ -1,0 +1,11 @@
+"""Entry point of the MCP bundle (manifest.json): runs the server from the unpacked bundle."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sipsim_mcp.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Provisioning of the real external clients the `external` tests drive: npm tools (MCP Inspector CLI,
+mcpb) and one virtualenv per agent framework, each installed once into `.cache/clients/`.
+
+Without npm the external tests are skipped on a developer machine, and fail under CI (CI=true), so a
+green CI run always means they ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "clients"
+
+#: The client versions the README recipes name; bump them together.
+NODE_PACKAGES = {"mcp-inspector": "@modelcontextprotocol/inspector@0.15.0", "mcpb": "@anthropic-ai/mcpb@2.1.2"}
+FRAMEWORKS = {
+    "openai-agents": ["openai-agents==0.24.0"],
+    "langchain": ["langchain-mcp-adapters==0.3.2"],
+    "pydantic-ai": ["pydantic-ai-slim[mcp]==2.68.0"],
+}
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run the external-client tests)")
+    pytest.skip(reason)
+
+
+def node_tool(name: str) -> Path:
+    """The path of an npm-installed command, installing its package on first use."""
+    prefix = CACHE / "node"
+    binary = prefix / "node_modules" / ".bin" / name
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            unavailable("npm is not installed")
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(prefix),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                NODE_PACKAGES[name],
+            ],
+            check=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
+    return binary
+
+
+def framework_python(name: str) -> Path:
+    """The python of a virtualenv holding one agent framework (created on first use)."""
+    env = CACHE / name
+    python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = env / "installed.json"
+    wanted = FRAMEWORKS[name]
+    if not (stamp.exists() and json.loads(stamp.read_text()) == wanted):
+        venv.create(env, with_pip=True, clear=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted],
+            check=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
+        )
+        stamp.write_text(json.dumps(wanted))
+    return python
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment for a server subprocess: ours minus any SIPSIM_* of the developer's shell."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")}, **extra}
+
+
+def server_launch(**env: str) -> dict[str, object]:
+    """How a client should start the server: this interpreter, `-m sipsim_mcp`, from the checkout."""
+    return {"command": sys.executable, "args": ["-m", "sipsim_mcp"], "env": server_env(**env), "cwd": str(ROOT)}

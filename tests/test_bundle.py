@@ -1,0 +1,100 @@
+"""The Claude Desktop bundle: manifest.json agrees with the server, passes the official `mcpb validate`,
+packs with `mcpb pack`, and the server starts from the unpacked bundle with the manifest's own command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from sipsim_mcp import __version__
+from sipsim_mcp.config import Settings
+from sipsim_mcp.tools.inventory import TOOLS
+
+from .external import ROOT, node_tool, server_env, unavailable
+from .mcp_helpers import data
+
+MANIFEST = json.loads((ROOT / "manifest.json").read_text())
+
+
+def test_the_manifest_lists_every_tool_with_its_description():
+    listed = {tool["name"]: tool["description"] for tool in MANIFEST["tools"]}
+    assert listed == {spec.name: spec.description.split("\n\n")[0].replace("\n", " ") for spec in TOOLS}
+
+
+def test_the_manifest_passes_settings_the_server_reads():
+    env = MANIFEST["server"]["mcp_config"]["env"]
+    fields = set(Settings.model_fields)
+    for variable, value in env.items():
+        assert variable.removeprefix("SIPSIM_").lower() in fields, variable
+        key = value.removeprefix("${user_config.").removesuffix("}")
+        assert key in MANIFEST["user_config"], value
+    assert set(MANIFEST["user_config"]) == {
+        value.removeprefix("${user_config.").removesuffix("}") for value in env.values()
+    }
+    assert MANIFEST["user_config"]["client_secret"]["sensitive"] is True
+    assert MANIFEST["version"] == __version__
+
+
+@pytest.mark.external
+def test_mcpb_validate_passes():
+    result = subprocess.run(
+        [str(node_tool("mcpb")), "validate", "manifest.json"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "validation passes" in result.stdout
+
+
+@pytest.fixture
+def unpacked_bundle(tmp_path: Path) -> Path:
+    """`mcpb pack` the checkout, then `mcpb unpack` it, as Claude Desktop installs a .mcpb file."""
+    bundle = tmp_path / "sipsim.mcpb"
+    unpacked = tmp_path / "unpacked"
+    mcpb = str(node_tool("mcpb"))
+    subprocess.run([mcpb, "pack", ".", str(bundle)], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run([mcpb, "unpack", str(bundle), str(unpacked)], check=True, capture_output=True, timeout=300)
+    return unpacked
+
+
+@pytest.fixture
+def uv() -> str:
+    found = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    if not Path(found).exists():
+        unavailable("uv is not installed (pip install uv)")
+    return found
+
+
+@pytest.mark.external
+@pytest.mark.anyio
+async def test_the_packed_bundle_runs_with_the_manifest_command(unpacked_bundle: Path, uv: str):
+    unpacked = unpacked_bundle
+    shipped = {str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()}
+    assert {"manifest.json", "pyproject.toml", "README.md", "server/main.py", "sipsim_mcp/server.py"} <= shipped
+    assert not any(name.startswith(("tests/", "evals/", ".ci/", ".cache/")) for name in shipped)
+
+    # Start it as a host would: the manifest's command, ${__dirname} and ${user_config.*} filled in.
+    config = json.loads((unpacked / "manifest.json").read_text())["server"]["mcp_config"]
+    user_config = {"demo": "true", "timezone": "Europe/Paris"}
+
+    def fill(text: str) -> str:
+        text = text.replace("${__dirname}", str(unpacked))
+        for key in MANIFEST["user_config"]:
+            text = text.replace(f"${{user_config.{key}}}", user_config.get(key, ""))
+        return text
+
+    params = StdioServerParameters(
+        command=uv if config["command"] == "uv" else config["command"],
+        args=[fill(arg) for arg in config["args"]],
+        env=server_env(**{name: fill(value) for name, value in config["env"].items()}),
+        cwd=str(unpacked.parent),
+    )
+    async with Client(params, mode="legacy", read_timeout_seconds=300) as client:
+        tools = (await client.list_tools()).tools
+        summary = data(await client.call_tool("summarize_calls", {"since": "yesterday"}))
+    assert len(tools) == 21
+    assert summary["window"]["timezone"] == "Europe/Paris"

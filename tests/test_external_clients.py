@@ -1,0 +1,125 @@
+"""The server driven by real external clients, as users run them: the MCP Inspector CLI against
+--demo, and three agent frameworks (each in its own virtualenv) against the simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .external import ROOT, framework_python, node_tool, server_env, server_launch
+from .mcp_helpers import writes
+
+pytestmark = pytest.mark.external
+
+CONFIRM_KEY = "inspector-test-key-0123456789"
+
+
+def inspector(*args: str, **env: str) -> dict:
+    """One MCP Inspector CLI invocation against `sipsim-mcp --demo` over stdio; its JSON output."""
+    options = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
+    result = subprocess.run(
+        [str(node_tool("mcp-inspector")), "--cli", *options, sys.executable, "-m", "sipsim_mcp", "--demo", *args],
+        cwd=ROOT,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_inspector_lists_tools_prompts_and_resources():
+    tools = inspector("--method", "tools/list")["tools"]
+    prompts = inspector("--method", "prompts/list")["prompts"]
+    resources = inspector("--method", "resources/list")["resources"]
+    assert len(tools) == 21
+    assert {t["name"]: t["annotations"]["readOnlyHint"] for t in tools}["start_call"] is False
+    assert {p["name"] for p in prompts} == {"missed_calls_report", "daily_digest", "caller_history", "tag_review"}
+    assert "sipsim://lines" in {r["uri"] for r in resources}
+
+
+def test_inspector_calls_a_read_tool():
+    result = inspector(
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "summarize_calls",
+        "--tool-arg",
+        "since=last_week",
+        "--tool-arg",
+        "top_callers=3",
+    )
+    assert result["isError"] is False
+    assert result["structuredContent"]["totals"]["calls"] > 0
+    assert len(result["structuredContent"]["top_callers"]) == 3
+
+
+def test_inspector_confirms_a_write_with_the_preview_code():
+    """The Inspector CLI cannot elicit: the first call previews, the second (with the code) acts."""
+    create = ("--method", "tools/call", "--tool-name", "create_tag", "--tool-arg", "name=Inspector")
+    preview = inspector(*create, SIPSIM_CONFIRM_KEY=CONFIRM_KEY)["structuredContent"]
+    assert preview["outcome"] == "preview"
+    done = inspector(
+        *create, "--tool-arg", f"confirmation_code={preview['confirmation_code']}", SIPSIM_CONFIRM_KEY=CONFIRM_KEY
+    )["structuredContent"]
+    assert done["outcome"] == "done" and done["result"]["name"] == "Inspector"
+
+
+def drive(framework: str, job: dict) -> dict:
+    result = subprocess.run(
+        [
+            str(framework_python(framework)),
+            str(ROOT / "tests" / "clients" / f"{framework.replace('-', '_')}_client.py"),
+        ],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def launch_against(sandbox) -> dict:
+    return server_launch(
+        SIPSIM_CLIENT_ID="demo",
+        SIPSIM_CLIENT_SECRET="demo-secret",
+        SIPSIM_API_URL=sandbox.api_url,
+        SIPSIM_TOKEN_URL=sandbox.token_url,
+    )
+
+
+def test_openai_agents_sdk_lists_reads_and_confirms_a_write_by_preview(sandbox):
+    seen = drive("openai-agents", {"server": launch_against(sandbox)})
+    assert "list_calls" in seen["tools"] and seen["read_only"]["list_calls"] is True
+    assert seen["read_only"]["create_tag"] is False
+    assert {row["type"] for row in seen["list_calls"]["calls"]} == {"missed"}
+    assert seen["preview"]["outcome"] == "preview" and seen["done"]["outcome"] == "done"
+    [post] = writes(sandbox)
+    assert post.body == {"name": "Agents SDK"}
+
+
+def test_langchain_adapters_list_read_and_confirm_a_write_by_elicitation(sandbox):
+    seen = drive("langchain", {"server": launch_against(sandbox)})
+    assert "summarize_calls" in seen["tools"]
+    assert seen["list_calls"]["returned"] == 3
+    assert seen["asked"] == ["Create the tag 'LangChain' (colour #123456)?"]
+    assert seen["done"]["outcome"] == "done"
+    [post] = writes(sandbox)
+    assert post.body == {"name": "LangChain", "color": "#123456"}
+
+
+def test_pydantic_ai_lists_reads_and_confirms_a_write_by_elicitation(sandbox):
+    call_id = sandbox.data.calls[-1]["id"]
+    seen = drive("pydantic-ai", {"server": launch_against(sandbox), "call_id": str(call_id)})
+    assert "tag_call" in seen["tools"]
+    assert seen["list_calls"]["returned"] == 2
+    assert seen["asked"] == [f"Add the tag 'VIP' to call {call_id}?"]
+    assert seen["done"]["outcome"] == "done" and "VIP" in seen["done"]["result"]["call"]["tags"]
+    [post] = writes(sandbox)
+    assert post.path == f"/api/v2/calls/{call_id}/tags"
