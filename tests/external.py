@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "clients"
 
 #: The client versions the README recipes name; bump them together.
-NODE_PACKAGES = {"mcp-inspector": "@modelcontextprotocol/inspector@0.15.0", "mcpb": "@anthropic-ai/mcpb@2.1.2"}
+NODE_PACKAGES = {
+    "mcp-inspector": "@modelcontextprotocol/inspector@0.15.0",
+    "mcpb": "@anthropic-ai/mcpb@2.1.2",
+    "claude": "@anthropic-ai/claude-code@2.1.197",
+}
 FRAMEWORKS = {
     "openai-agents": ["openai-agents==0.24.0"],
     "langchain": ["langchain-mcp-adapters==0.3.2"],

@@ -155,3 +155,32 @@ async def test_logs_go_to_stderr_at_the_chosen_level_without_secrets(shared_sand
     assert "get_call" in text
     assert "demo-secret" not in text
     assert not any(token in text for token in shared_sandbox.issued_tokens())
+
+
+def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
+    """`sipsim-mcp --demo` typed by a person (stdin a terminal) tours the server and exits."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sipsim_mcp", "--demo"],
+        cwd=ROOT,
+        env=clean_env(),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(60) == 0
+    text = output.decode()
+    assert "21 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text

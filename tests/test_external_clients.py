@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -68,6 +70,62 @@ def test_inspector_confirms_a_write_with_the_preview_code():
         *create, "--tool-arg", f"confirmation_code={preview['confirmation_code']}", SIPSIM_CONFIRM_KEY=CONFIRM_KEY
     )["structuredContent"]
     assert done["outcome"] == "done" and done["result"]["name"] == "Inspector"
+
+
+def test_claude_code_connects_over_stdio_and_http_with_its_bearer_token(tmp_path):
+    """`claude mcp add` as the README says, then `claude mcp list`, which connects to each server."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = server_env(
+        HOME=str(home), DISABLE_AUTOUPDATER="1", DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1"
+    )
+    claude = str(node_tool("claude"))
+    port = free_port()
+    http = subprocess.Popen(
+        [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
+        cwd=ROOT,
+        env={**env, "SIPSIM_MCP_AUTH_TOKEN": CONFIRM_KEY},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        url = f"http://127.0.0.1:{port}/mcp"
+        for args in (
+            ["sipsim", "--", sys.executable, "-m", "sipsim_mcp", "--demo"],
+            ["--transport", "http", "sipsim-http", url, "--header", f"Authorization: Bearer {CONFIRM_KEY}"],
+            ["--transport", "http", "sipsim-no-token", url],
+        ):
+            subprocess.run(
+                [claude, "mcp", "add", *args], cwd=home, env=env, check=True, capture_output=True, timeout=60
+            )
+        listed = subprocess.run(
+            [claude, "mcp", "list"], cwd=home, env=env, capture_output=True, text=True, timeout=180
+        ).stdout
+    finally:
+        http.terminate()
+        http.wait(10)
+    status = {line.split(":")[0]: line for line in listed.splitlines() if line.startswith("sipsim")}
+    assert "Connected" in status["sipsim"]
+    assert "Connected" in status["sipsim-http"]
+    assert "Connected" not in status["sipsim-no-token"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def drive(framework: str, job: dict) -> dict:
