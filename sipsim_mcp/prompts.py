@@ -15,19 +15,9 @@ from mcp.types import (
 from .directory import fold
 from .errors import SipsimError
 from .tools.base import Runtime
+from .windows import NAMED_PERIODS
 
-PERIODS = [
-    "today",
-    "yesterday",
-    "this_week",
-    "last_week",
-    "this_month",
-    "last_month",
-    "last_7_days",
-    "last_30_days",
-    "24h",
-    "7d",
-]
+PERIODS = [*NAMED_PERIODS[:6], "last_7_days", "last_30_days", "24h", "7d"]
 
 
 def register_prompts(server: MCPServer, runtime: Runtime) -> None:

@@ -1,14 +1,18 @@
 """MCP resources, for clients that attach context instead of calling tools: the account, the lines,
-the tags and any call, as JSON."""
+the tags and any call, as JSON. Each is offered only when its scope is configured."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from . import endpoints as ep
+from .endpoints import Endpoint
 from .errors import SipsimError
 from .models import Account, Call
 from .tools.base import Runtime
@@ -17,71 +21,71 @@ from .tools.lines import line_row
 JSON = "application/json"
 
 
-def register_resources(server: MCPServer, runtime: Runtime) -> list[str]:
-    """Add the resources whose scope is configured; return their URIs."""
+async def _account(runtime: Runtime) -> Any:
+    account, _ = await runtime.api.fetch(ep.GET_ACCOUNT, Account)
+    return account.model_dump(mode="json")
+
+
+async def _lines(runtime: Runtime) -> Any:
+    runtime.directory.forget_lines()
+    return [line_row(phone).model_dump(mode="json") for phone in await runtime.directory.lines()]
+
+
+async def _tags(runtime: Runtime) -> Any:
+    runtime.directory.forget_tags()
+    return [tag.model_dump(mode="json") for tag in await runtime.directory.tags()]
+
+
+@dataclass(frozen=True)
+class Listing:
+    uri: str
+    title: str
+    description: str
+    endpoint: Endpoint
+    read: Callable[[Runtime], Awaitable[Any]]
+
+
+LISTINGS = (
+    Listing(
+        "sipsim://account", "SIPSIM account", "The account: company, email and other fields.", ep.GET_ACCOUNT, _account
+    ),
+    Listing(
+        "sipsim://lines",
+        "Phone lines",
+        "Every line: name, extension, number, status, recording, forwarding.",
+        ep.LIST_PHONES,
+        _lines,
+    ),
+    Listing("sipsim://tags", "Tags", "Every tag: id, name, colour, description.", ep.LIST_TAGS, _tags),
+)
+
+
+async def _as_json(what: str, produce: Awaitable[Any]) -> str:
+    try:
+        return json.dumps(await produce, ensure_ascii=False)
+    except SipsimError as exc:
+        raise ResourceError(f"Could not read {what}: {exc}") from exc
+
+
+def _reader(listing: Listing, runtime: Runtime) -> Callable[[], Awaitable[str]]:
+    async def read() -> str:
+        return await _as_json(listing.uri, listing.read(runtime))
+
+    return read
+
+
+def register_resources(server: MCPServer, runtime: Runtime) -> None:
+    """Add the resources whose scope is configured."""
     scopes = runtime.settings.scopes
-    api, directory = runtime.api, runtime.directory
-    added = []
-
-    async def guarded(what: str, produce) -> str:
-        try:
-            return json.dumps(await produce(), ensure_ascii=False)
-        except SipsimError as exc:
-            raise ResourceError(f"Could not read {what}: {exc}") from exc
-
-    if ep.GET_ACCOUNT.scope_for(scopes):
-
-        @server.resource(
-            "sipsim://account",
-            name="account",
-            title="SIPSIM account",
-            mime_type=JSON,
-            description="The SIPSIM account: company, email and other account fields.",
-        )
-        async def account() -> str:
-            async def produce():
-                found, _ = await api.fetch(ep.GET_ACCOUNT, Account)
-                return found.model_dump(mode="json")
-
-            return await guarded("the account", produce)
-
-        added.append("sipsim://account")
-
-    if ep.LIST_PHONES.scope_for(scopes):
-
-        @server.resource(
-            "sipsim://lines",
-            name="lines",
-            title="Phone lines",
-            mime_type=JSON,
-            description="Every phone line: name, extension, number, status, recording, forwarding.",
-        )
-        async def lines() -> str:
-            async def produce():
-                directory.forget_lines()
-                return [line_row(phone).model_dump(mode="json") for phone in await directory.lines()]
-
-            return await guarded("the lines", produce)
-
-        added.append("sipsim://lines")
-
-    if ep.LIST_TAGS.scope_for(scopes):
-
-        @server.resource(
-            "sipsim://tags",
-            name="tags",
-            title="Tags",
-            mime_type=JSON,
-            description="Every tag: id, name, colour, description.",
-        )
-        async def tags() -> str:
-            async def produce():
-                directory.forget_tags()
-                return [tag.model_dump(mode="json") for tag in await directory.tags()]
-
-            return await guarded("the tags", produce)
-
-        added.append("sipsim://tags")
+    for listing in LISTINGS:
+        if listing.endpoint.scope_for(scopes):
+            server.resource(
+                listing.uri,
+                name=listing.uri.removeprefix("sipsim://"),
+                title=listing.title,
+                description=listing.description,
+                mime_type=JSON,
+            )(_reader(listing, runtime))
 
     if ep.GET_CALL.scope_for(scopes):
 
@@ -93,11 +97,8 @@ def register_resources(server: MCPServer, runtime: Runtime) -> list[str]:
             description="One call with every field SIPSIM returns.",
         )
         async def call(call_id: str) -> str:
-            async def produce():
-                found, _ = await api.fetch(ep.GET_CALL, Call, path_params={"call_id": call_id})
+            async def full() -> Any:
+                found, _ = await runtime.api.fetch(ep.GET_CALL, Call, path_params={"call_id": call_id})
                 return found.model_dump(mode="json")
 
-            return await guarded(f"call {call_id}", produce)
-
-        added.append("sipsim://calls/{call_id}")
-    return added
+            return await _as_json(f"call {call_id}", full())

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
-__all__ = ["ACCEPTED_FORMS", "TimeWindow", "WindowError", "parse_timezone", "resolve_window"]
+__all__ = ["ACCEPTED_FORMS", "NAMED_PERIODS", "TimeWindow", "WindowError", "parse_timezone", "resolve_window"]
 
 MAX_SPAN = timedelta(days=3660)
 """Longest period or duration an expression may name (about ten years)."""
@@ -38,7 +38,7 @@ ACCEPTED_FORMS = (
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_NAMED = (
+NAMED_PERIODS = (
     "today",
     "yesterday",
     "this_week",
@@ -217,7 +217,7 @@ def _parse(raw: str, role: str, tz: ZoneInfo, now: datetime) -> _Spec:
     if key == "now":
         return _Spec(key, "now")
     today = now.astimezone(tz).date()
-    if key in _NAMED:
+    if key in NAMED_PERIODS:
         first, last = _named_dates(key, today)
         return _Spec(key, "period", _midnight(first, tz), _midnight(last, tz))
     if m := _LAST_N_RE.fullmatch(key):

@@ -203,3 +203,24 @@ async def test_a_shared_confirm_key_lets_another_process_redeem_the_code(sandbox
     assert done["outcome"] == "done"
     assert "does not match" in text
     assert len(writes(sandbox)) == 1
+
+
+async def test_an_update_phone_preview_lists_each_change_with_its_current_value(sandbox):
+    support = next(p for p in sandbox.data.phones if p["name"] == "Support")
+    arguments = {"line": "support", "record_inbound": False, "forward_all_to": "+33 6 98 76 54 32", "caller_id": "off"}
+    async with connect(sandbox) as (client, _):
+        preview = data(await client.call_tool("update_phone", arguments))
+    assert writes(sandbox) == []
+    assert preview["request"] == {
+        "method": "PATCH",
+        "path": f"/phones/{support['id']}",
+        "body": {
+            "record_setting": {"record_inbound_call": False},
+            "forwarding_setting": {"forced": {"enabled": True, "forward_number": "+33698765432"}},
+            "outbound_setting": {"use_different_outbound_number": False},
+        },
+    }
+    was = "on" if support["record_setting"]["record_inbound_call"] else "off"
+    assert f"record incoming calls: off (now: {was})" in preview["message"]
+    assert "forward ALL calls to +33 6 98 76 54 32 (now: " in preview["message"]
+    assert "show the line's own number on outgoing calls" in preview["message"]

@@ -128,8 +128,30 @@ class UpdatePhoneInput(ToolInput):
         return self
 
 
-def _onoff(value: bool | None) -> str:
+#: Settings that are simply on or off: (argument, path in the PATCH body, what the user reads).
+TOGGLES = (
+    ("record_inbound", "record_setting.record_inbound_call", "record incoming calls"),
+    ("record_outbound", "record_setting.record_outbound_call", "record outgoing calls"),
+    ("voicemail", "voicemail_setting.allow_voicemail", "voicemail"),
+)
+
+
+def _onoff(value: object) -> str:
     return "on" if value else "off"
+
+
+def _get(model: Any, path: str) -> Any:
+    """The value at a dotted path of a Phone (None where a level is missing)."""
+    for key in path.split("."):
+        model = getattr(model, key, None) if model is not None else None
+    return model
+
+
+def _set(body: dict[str, Any], path: str, value: Any) -> None:
+    *sections, key = path.split(".")
+    for section in sections:
+        body = body.setdefault(section, {})
+    body[key] = value
 
 
 def _number_or_off(text: str, region: str | None) -> str | None:
@@ -148,85 +170,45 @@ async def update_phone(call: ToolCall, args: UpdatePhoneInput) -> WritePlan:
     body: dict[str, Any] = {}
     changes: list[str] = []
 
-    def put(section: str, key: str, value: Any, text: str, before: str, sub: str | None = None) -> None:
-        target = body.setdefault(section, {})
-        if sub is not None:
-            target = target.setdefault(sub, {})
-        target[key] = value
-        changes.append(f"{text} (now: {before})")
+    for argument, path, label in TOGGLES:
+        value = getattr(args, argument)
+        if value is not None:
+            _set(body, path, value)
+            changes.append(f"{label}: {_onoff(value)} (now: {_onoff(_get(current, path))})")
 
-    record = current.record_setting
-    if args.record_inbound is not None:
-        put(
-            "record_setting",
-            "record_inbound_call",
-            args.record_inbound,
-            f"record incoming calls: {_onoff(args.record_inbound)}",
-            _onoff(record and record.record_inbound_call),
-        )
-    if args.record_outbound is not None:
-        put(
-            "record_setting",
-            "record_outbound_call",
-            args.record_outbound,
-            f"record outgoing calls: {_onoff(args.record_outbound)}",
-            _onoff(record and record.record_outbound_call),
-        )
-    if args.voicemail is not None:
-        put(
-            "voicemail_setting",
-            "allow_voicemail",
-            args.voicemail,
-            f"voicemail: {_onoff(args.voicemail)}",
-            _onoff(current.voicemail_setting and current.voicemail_setting.allow_voicemail),
-        )
     forwarding = describe_forwarding(current) or "off"
     if args.forward_all_to is not None:
         target = _number_or_off(args.forward_all_to, region)
-        put(
-            "forwarding_setting",
-            "enabled",
-            target is not None,
-            f"forward ALL calls to {format_number(target)}" if target else "stop forwarding all calls",
-            forwarding,
-            sub="forced",
-        )
+        _set(body, "forwarding_setting.forced.enabled", target is not None)
         if target:
-            body["forwarding_setting"]["forced"]["forward_number"] = target
-    if args.forward_unanswered_to is not None or args.forward_unanswered_after_s is not None:
-        conditional = body.setdefault("forwarding_setting", {}).setdefault("conditional", {})
-        if args.forward_unanswered_to is not None:
-            target = _number_or_off(args.forward_unanswered_to, region)
-            conditional["enabled"] = target is not None
-            if target:
-                conditional["forward_number"] = target
-            changes.append(
-                (
-                    f"forward unanswered calls to {format_number(target)}"
-                    if target
-                    else "stop forwarding unanswered calls"
-                )
-                + f" (now: {forwarding})"
-            )
-        if args.forward_unanswered_after_s is not None:
-            now = (
-                current.forwarding_setting.conditional.timeout_seconds
-                if (current.forwarding_setting and current.forwarding_setting.conditional)
-                else None
-            )
-            conditional["timeout_seconds"] = args.forward_unanswered_after_s
-            changes.append(f"forward unanswered calls after {args.forward_unanswered_after_s} s (now: {now} s)")
+            _set(body, "forwarding_setting.forced.forward_number", target)
+        what = f"forward ALL calls to {format_number(target)}" if target else "stop forwarding all calls"
+        changes.append(f"{what} (now: {forwarding})")
+    if args.forward_unanswered_to is not None:
+        target = _number_or_off(args.forward_unanswered_to, region)
+        _set(body, "forwarding_setting.conditional.enabled", target is not None)
+        if target:
+            _set(body, "forwarding_setting.conditional.forward_number", target)
+        what = f"forward unanswered calls to {format_number(target)}" if target else "stop forwarding unanswered calls"
+        changes.append(f"{what} (now: {forwarding})")
+    if args.forward_unanswered_after_s is not None:
+        path = "forwarding_setting.conditional.timeout_seconds"
+        _set(body, path, args.forward_unanswered_after_s)
+        changes.append(
+            f"forward unanswered calls after {args.forward_unanswered_after_s} s (now: {_get(current, path)} s)"
+        )
     if args.caller_id is not None:
         target = _number_or_off(args.caller_id, region)
-        outbound = current.outbound_setting
+        own = "the line's own number"
         before = (
-            outbound.outbound_number if outbound and outbound.use_different_outbound_number else "the line's own number"
+            _get(current, "outbound_setting.outbound_number")
+            if _get(current, "outbound_setting.use_different_outbound_number")
+            else own
         )
-        body["outbound_setting"] = {"use_different_outbound_number": target is not None}
+        _set(body, "outbound_setting.use_different_outbound_number", target is not None)
         if target:
-            body["outbound_setting"]["outbound_number"] = target
-        shown = format_number(target) if target else "the line's own number"
-        changes.append(f"show {shown} on outgoing calls (now: {before})")
+            _set(body, "outbound_setting.outbound_number", target)
+        changes.append(f"show {format_number(target) if target else own} on outgoing calls (now: {before})")
 
     def finish(response: ApiResponse) -> Phone:
         call.directory.forget_lines()
