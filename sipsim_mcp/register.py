@@ -195,68 +195,10 @@ def _write_tool(
     ) -> CallToolResult:
         code = arguments.pop(CODE_FIELD, None)
         audited = spec.input.model_validate(arguments).model_dump(mode="json")
-        record = guards.audit.record
-        request = PlannedRequest(method=spec.endpoint.method, path=planned.path, body=planned.body)
-
-        if planned.dedupe_key and (earlier := guards.recent.get(f"{spec.name}:{planned.dedupe_key}")) is not None:
-            record(spec.name, audited, "duplicate", request_id=earlier.request_id)
-            return result(
-                earlier.model_copy(
-                    update={
-                        "outcome": "duplicate",
-                        "message": "An identical request was made less than a minute ago; it was not sent again. "
-                        "This is its result.",
-                    }
-                )
-            )
-
-        if can_elicit(ctx):
-            if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-                outcome = "cancelled" if isinstance(approval, CancelledElicitation) else "declined"
-                record(spec.name, audited, outcome)
-                return result(
-                    WriteResult(
-                        outcome=outcome,
-                        message=f"The user did not confirm; nothing was done. (Asked: {planned.question})",
-                    )
-                )
-        elif preview_mode:
-            if code is None:
-                code, expires = guards.codes.issue(spec.name, audited)
-                record(spec.name, audited, "preview")
-                return result(
-                    WriteResult(
-                        outcome="preview",
-                        message=f"Nothing was done yet. This would: {planned.statement} Show this to the user and ask "
-                        f"them to confirm. If they agree, call {spec.name} again with the same arguments and "
-                        f"confirmation_code={code!r} (valid 5 minutes, once).",
-                        request=request,
-                        confirmation_code=code,
-                        expires_at=expires,
-                    )
-                )
-            try:
-                guards.codes.redeem(spec.name, audited, code)
-            except CodeRefused as exc:
-                record(spec.name, audited, "refused", detail=str(exc))
-                raise ToolError(str(exc)) from None
-
-        try:
-            response = await runtime.api.call(planned.endpoint, path_params=planned.path_params, json_body=planned.body)
-            data = planned.finish(response)
-            if inspect.isawaitable(data):
-                data = await data
-        except USER_ERRORS as exc:
-            request_id = exc.request_id if isinstance(exc, SipsimAPIError) else None
-            record(spec.name, audited, "failed", request_id=request_id, detail=str(exc))
-            raise ToolError(explain(exc, spec)) from exc
-        done = WriteResult[spec.output](  # type: ignore[name-defined]
-            outcome="done", message=f"Done: {planned.statement}", result=data, request_id=response.request_id
-        )
-        if planned.dedupe_key:
-            guards.recent.put(f"{spec.name}:{planned.dedupe_key}", done)
-        record(spec.name, audited, "done", request_id=response.request_id)
-        return result(done)
+        held = _hold(spec, planned, audited, guards, approval if can_elicit(ctx) else None, code, preview_mode)
+        if held is not None:
+            return result(held)
+        return result(await _act(spec, runtime, guards, planned, audited))
 
     hidden = [
         inspect.Parameter("planned", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[WritePlan, Resolve(plan)]),
@@ -267,3 +209,71 @@ def _write_tool(
         ),
     ]
     return _signed(write_tool, spec.name, [*tool_params, _context_param(), *hidden], returns)
+
+
+def _hold(
+    spec: ToolSpec,
+    planned: WritePlan,
+    audited: dict[str, Any],
+    guards: Guards,
+    approval: ElicitationResult[ConfirmForm] | None,
+    code: str | None,
+    preview_mode: bool,
+) -> WriteResult | None:
+    """Why the write must not be sent now (a result to return instead), or None to go ahead.
+
+    `approval` is the user's answer when the client can be asked, else None.
+    """
+    record = guards.audit.record
+    if planned.dedupe_key and (earlier := guards.recent.get(f"{spec.name}:{planned.dedupe_key}")) is not None:
+        record(spec.name, audited, "duplicate", request_id=earlier.request_id)
+        message = "An identical request was made less than a minute ago; it was not sent again. This is its result."
+        return earlier.model_copy(update={"outcome": "duplicate", "message": message})
+    if approval is not None:
+        if isinstance(approval, AcceptedElicitation) and approval.data.confirm:
+            return None
+        outcome = "cancelled" if isinstance(approval, CancelledElicitation) else "declined"
+        record(spec.name, audited, outcome)
+        return WriteResult(
+            outcome=outcome, message=f"The user did not confirm; nothing was done. (Asked: {planned.question})"
+        )
+    if not preview_mode:
+        return None  # host mode: the host's own approval prompt stood in front of this call
+    if code is None:
+        code, expires = guards.codes.issue(spec.name, audited)
+        record(spec.name, audited, "preview")
+        return WriteResult(
+            outcome="preview",
+            message=f"Nothing was done yet. This would: {planned.statement} Show this to the user and ask them to "
+            f"confirm. If they agree, call {spec.name} again with the same arguments and confirmation_code={code!r} "
+            "(valid 5 minutes, once).",
+            request=PlannedRequest(method=spec.endpoint.method, path=planned.path, body=planned.body),
+            confirmation_code=code,
+            expires_at=expires,
+        )
+    try:
+        guards.codes.redeem(spec.name, audited, code)
+    except CodeRefused as exc:
+        record(spec.name, audited, "refused", detail=str(exc))
+        raise ToolError(str(exc)) from None
+    return None
+
+
+async def _act(
+    spec: ToolSpec, runtime: Runtime, guards: Guards, planned: WritePlan, audited: dict[str, Any]
+) -> WriteResult:
+    """Send the write (once) and decode SIPSIM's answer; every outcome is audited."""
+    try:
+        response = await runtime.api.call(planned.endpoint, path_params=planned.path_params, json_body=planned.body)
+        data = planned.finish(response)
+    except USER_ERRORS as exc:
+        request_id = exc.request_id if isinstance(exc, SipsimAPIError) else None
+        guards.audit.record(spec.name, audited, "failed", request_id=request_id, detail=str(exc))
+        raise ToolError(explain(exc, spec)) from exc
+    done = WriteResult[spec.output](  # type: ignore[name-defined]
+        outcome="done", message=f"Done: {planned.statement}", result=data, request_id=response.request_id
+    )
+    if planned.dedupe_key:
+        guards.recent.put(f"{spec.name}:{planned.dedupe_key}", done)
+    guards.audit.record(spec.name, audited, "done", request_id=response.request_id)
+    return done

@@ -69,7 +69,7 @@ class WritePlan:
 
     endpoint: Endpoint
     summary: str  # what will happen, as a short imperative phrase without a full stop
-    finish: Callable[[ApiResponse], Awaitable[BaseModel] | BaseModel]
+    finish: Callable[[ApiResponse], BaseModel]  # SIPSIM's answer, decoded into the tool's result
     path_params: Mapping[str, object] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     dedupe_key: str | None = None
