@@ -142,6 +142,17 @@ async def test_invalid_scope_is_a_clear_message():
     assert "SIPSIM_SCOPES" in message and "dashboard" in message
 
 
+async def test_unauthorized_client_is_a_clear_message():
+    no_grant = ClientSpec("demo", "demo-secret", grant_types=frozenset())
+    with Sandbox(SandboxConfig(anchor=NOW, clients=[no_grant], calls=200)) as sandbox:
+        async with client_for(sandbox) as api:
+            with pytest.raises(TokenError) as failure:
+                await api.call(ep.GET_ACCOUNT)
+        assert api_requests(sandbox) == []
+    assert "unauthorized_client" in str(failure.value)
+    assert "client-credentials grant" in str(failure.value)
+
+
 async def test_a_scope_the_token_was_not_granted_is_refused_without_an_api_call():
     narrowing = ClientSpec("narrow", "narrow-secret", scopes=frozenset({"account.read"}), narrow_scopes=True)
     with Sandbox(SandboxConfig(anchor=NOW, clients=[narrowing], calls=200)) as sandbox:
