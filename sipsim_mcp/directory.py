@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Generic, TypeVar
@@ -127,14 +128,15 @@ class Directory:
             seen: dict[int, str] = {}
             since = self._now() - timedelta(days=EMPLOYEE_SCAN_DAYS)
             scanned = 0
-            async for page in self._api.pages(ep.LIST_CALLS, params={"start_time": since}):
-                for raw in page.data or []:
-                    call = Call.model_validate(raw)
-                    if call.employee_id is not None and call.employee_name:
-                        seen.setdefault(call.employee_id, call.employee_name)
-                scanned += len(page.data or [])
-                if scanned >= EMPLOYEE_SCAN_CALLS:
-                    break
+            async with aclosing(self._api.pages(ep.LIST_CALLS, params={"start_time": since})) as pages:
+                async for page in pages:
+                    for raw in page.data or []:
+                        call = Call.model_validate(raw)
+                        if call.employee_id is not None and call.employee_name:
+                            seen.setdefault(call.employee_id, call.employee_name)
+                    scanned += len(page.data or [])
+                    if scanned >= EMPLOYEE_SCAN_CALLS:
+                        break
             cached = self._employees.put([Employee(id, name) for id, name in sorted(seen.items())])
         return cached
 

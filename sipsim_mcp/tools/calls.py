@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -140,12 +141,13 @@ async def list_calls(call: ToolCall, args: ListCallsInput) -> CallPage:
     rows: list[CallRow] = []
     positions: list[Position] = []
     next_position: Position | None = None
-    async for position, found in scan:
-        if len(rows) == args.limit:
-            next_position = position
-            break
-        rows.append(call_row(found, zone, fields))
-        positions.append(position)
+    async with aclosing(scan.calls()) as matches:
+        async for position, found in matches:
+            if len(rows) == args.limit:
+                next_position = position
+                break
+            rows.append(call_row(found, zone, fields))
+            positions.append(position)
     if next_position is None and scan.resume is not None:
         next_position = scan.resume
     result = CallPage(window=window, filters=query.applied, calls=rows, returned=len(rows), has_more=False)

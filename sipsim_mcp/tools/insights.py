@@ -252,7 +252,7 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
         await call.progress(min(covered, 1.0), 1.0, f"Scanned {scanned} calls")
 
     scan = Scan(call, query, max_scanned=call.settings.scan_limit, on_page=on_page)
-    async for _, found in scan:
+    async for _, found in scan.calls():
         aggregate.add(found)
     await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 

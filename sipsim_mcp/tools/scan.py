@@ -169,7 +169,7 @@ class Scan:
     resume: Position | None = None  # where to continue when the scan stopped at max_scanned
     on_page: Callable[[int, datetime | None], Awaitable[None]] | None = None  # (scanned so far, oldest call seen)
 
-    async def __aiter__(self) -> AsyncIterator[tuple[Position, Call]]:
+    async def calls(self) -> AsyncIterator[tuple[Position, Call]]:
         token, skip = self.start.page, self.start.index
         while True:
             response = await self.call.api.call(
