@@ -326,3 +326,12 @@ async def test_list_calls_defaults_to_20_compact_rows_and_pages(shared_sandbox):
     assert [r["id"] for r in rest["calls"]][: most["omitted"]] == sorted(
         (c["id"] for c in shared_sandbox.data.calls if c["id"] < most["calls"][-1]["id"]), reverse=True
     )[: most["omitted"]]
+
+
+async def test_a_missing_transcription_points_to_request_transcription(shared_sandbox):
+    untranscribed = next(
+        c for c in reversed(shared_sandbox.data.calls) if c["id"] not in shared_sandbox.data.transcriptions
+    )
+    async with connect(shared_sandbox) as (client, _):
+        text = error_text(await client.call_tool("get_transcription", {"call_id": untranscribed["id"]}))
+    assert "404" in text and "request_transcription" in text
