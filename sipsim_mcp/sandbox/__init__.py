@@ -7,8 +7,9 @@ independent of the client code in ``sipsim_mcp``::
         httpx.post(sandbox.token_url, data={...})
 """
 
-from .app import Fault, LoggedRequest
-from .dataset import ALL_SCOPES, ClientSpec, SandboxConfig, SandboxData
+from .config import ALL_SCOPES, ClientSpec, SandboxConfig
+from .dataset import SandboxData
 from .runner import Sandbox
+from .state import Fault, LoggedRequest
 
 __all__ = ["ALL_SCOPES", "ClientSpec", "Fault", "LoggedRequest", "Sandbox", "SandboxConfig", "SandboxData"]

@@ -1,82 +1,29 @@
-"""Configuration and the seeded, deterministic data set of the SIPSIM sandbox.
-
-Everything is kept as plain JSON-ready dicts in the wire shape of the API, so tests can
-compute expected answers by brute force over ``SandboxData.calls``.
-"""
+"""The live data of a sandbox (``SandboxData``: wire-shaped dicts that tests can brute-force over)
+and ``build_dataset``, its seeded, deterministic generator."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any
 
-JSON = dict[str, Any]
-
-ALL_SCOPES: tuple[str, ...] = (
-    "account.read",
-    "calls.read",
-    "calls.write",
-    "calls.create",
-    "calls.tags.write",
-    "calls.transcription.read",
-    "calls.transcription.write",
-    "calls.summary.read",
-    "calls.summary.write",
-    "settings.read",
-    "settings.write",
-    "phones.read",
-    "phones.write",
-    "tags.read",
-    "tags.write",
-    "webhooks.read",
-    "webhooks.write",
+from .config import JSON, WEBHOOK_EVENTS, SandboxConfig
+from .reference import (
+    DE_FIRST,
+    DE_LAST,
+    EMPLOYEES,
+    FR_BUSINESS,
+    FR_FIRST,
+    FR_LAST,
+    GROUPS,
+    TAGS,
+    UK_FIRST,
+    UK_LAST,
+    phone_rows,
 )
-
-WEBHOOK_EVENTS: tuple[str, ...] = (
-    "incoming_call_start",
-    "incoming_call_start_chain_member_call",
-    "incoming_call_end_chain_member_call",
-    "incoming_call_answer",
-    "incoming_call_end",
-    "outgoing_call_start",
-    "outgoing_call_answer",
-    "outgoing_call_end",
-    "voicemail",
-    "tags",
-    "speech",
-    "summary",
-    "sms",
-    "rating",
-)
+from .transcripts import make_summary, make_transcript
 
 FIRST_CALL_ID = 100001
-
-
-@dataclass
-class ClientSpec:
-    """An API integration (OAuth client) known to the sandbox."""
-
-    client_id: str
-    client_secret: str
-    scopes: frozenset[str] = frozenset(ALL_SCOPES)
-    narrow_scopes: bool = False
-    grant_types: frozenset[str] = frozenset({"client_credentials"})
-
-
-@dataclass
-class SandboxConfig:
-    """Knobs of a sandbox instance; identical configs give identical data sets."""
-
-    seed: int = 7
-    calls: int = 5000
-    days: int = 180
-    anchor: datetime | None = None
-    clients: list[ClientSpec] = field(default_factory=lambda: [ClientSpec("demo", "demo-secret")])
-    token_ttl: int = 7200
-    transcription_delay: float = 0.0
-    summary_delay: float = 0.0
-    webhook_url: str | None = "https://hooks.example.com/sipsim"
 
 
 @dataclass
@@ -140,133 +87,7 @@ def paris_tz() -> tzinfo:
         return timezone(timedelta(hours=1), "CET")
 
 
-# --------------------------------------------------------------------------- static
-
-
-GROUPS: list[JSON] = [
-    {"group_id": 5, "group_title": "Sales Team"},
-    {"group_id": 6, "group_title": "Support Team"},
-    {"group_id": 7, "group_title": "Front Office"},
-    {"group_id": 8, "group_title": "Finance"},
-]
-
-TAGS: list[JSON] = [
-    {"id": 1, "name": "VIP", "color": "#8B5CF6", "description": "Key customer accounts"},
-    {"id": 2, "name": "Important", "color": "#FF0000", "description": None},
-    {"id": 3, "name": "Follow-up", "color": "#F59E0B", "description": "Needs a call back"},
-    {"id": 4, "name": "Complaint", "color": "#EF4444", "description": "Customer complaint to handle"},
-    {"id": 5, "name": "Lead", "color": "#22C55E", "description": "New sales opportunity"},
-    {"id": 6, "name": "Spam", "color": "#6B7280", "description": None},
-]
-
-EMPLOYEES: list[tuple[int, str, list[int]]] = [
-    (1, "Marie Dupont", [101, 104]),
-    (2, "Thomas Martin", [101]),
-    (3, "Julien Bernard", [103]),
-    (4, "Camille Leroy", [103]),
-    (5, "Nicolas Petit", [103, 106]),
-    (6, "Marie Lambert", [104, 105]),
-    (7, "Sophie Moreau", [105]),
-    (8, "Lukas Schneider", [102]),
-    (9, "Antoine Girard", [101, 102]),
-    (10, "Chloé Fontaine", [103]),
-]
-
-
-def _phone(
-    pid: int,
-    name: str,
-    status: str,
-    internal: int,
-    number: str,
-    group: int | None,
-    *,
-    record: tuple[bool, bool],
-    voicemail: int | bool,
-    forced: str | None = None,
-    forced_on: bool = False,
-    conditional: tuple[bool, int, str | None] = (False, 20, None),
-    outbound: tuple[str, int] | None = None,
-    audio: tuple[int | None, int | None, int | None, int] = (None, None, None, 0),
-) -> JSON:
-    grp = next(g for g in GROUPS if g["group_id"] == group)
-    return {
-        "id": pid,
-        "name": name,
-        "status": status,
-        "internal_number": internal,
-        "number": number,
-        "created_at": "",
-        "updated_at": "",
-        "group": dict(grp),
-        "outbound_setting": {
-            "outbound_number": outbound[0] if outbound else number,
-            "use_different_outbound_number": outbound is not None,
-            "outbound_number_phone_id": outbound[1] if outbound else None,
-        },
-        "record_setting": {"record_inbound_call": record[0], "record_outbound_call": record[1]},
-        "voicemail_setting": {
-            "allow_voicemail": voicemail is not False,
-            "voicemail_file_id": None if isinstance(voicemail, bool) else voicemail,
-        },
-        "forwarding_setting": {
-            "forced": {"enabled": forced_on, "forward_number": forced},
-            "conditional": {
-                "enabled": conditional[0],
-                "timeout_seconds": conditional[1],
-                "forward_number": conditional[2],
-            },
-        },
-        "audio_setting": {
-            "inbound_call_preroll_id": audio[0],
-            "outbound_call_preroll_id": audio[1],
-            "no_answer_file_id": audio[2],
-            "wait_preroll_dial": audio[3],
-        },
-    }
-
-
-def _phones() -> list[JSON]:
-    return [
-        _phone(101, "Sales", "active", 101, "+33184880101", 5, record=(True, True), voicemail=31,
-               audio=(11, None, 12, 0)),
-        _phone(102, "Sales Germany", "active", 102, "+493012345601", 5, record=(False, False),
-               voicemail=32),
-        _phone(103, "Support", "active", 200, "+33184880202", 6, record=(True, True), voicemail=True,
-               conditional=(True, 25, "+33184880303"), audio=(21, None, None, 1)),
-        _phone(104, "Reception", "active", 300, "+33184880303", 7, record=(True, False), voicemail=33,
-               forced="+33612004578"),
-        _phone(105, "Billing", "active", 400, "+33184880404", 8, record=(True, True), voicemail=False,
-               outbound=("+33184880303", 104)),
-        _phone(106, "Night Line", "inactive", 500, "+33184880505", 7, record=(False, False),
-               voicemail=True, forced="+33612009988", forced_on=True),
-        _phone(107, "Warehouse", "not_activated", 600, "+33184880606", 7, record=(False, False),
-               voicemail=False),
-    ]  # fmt: skip
-
-
 # --------------------------------------------------------------------------- callers
-
-FR_FIRST = (
-    "Jean", "Pierre", "Sophie", "Isabelle", "Nathalie", "Philippe", "Laurent", "Céline", "Julie",
-    "François", "Élodie", "Mathieu", "Aurélie", "Olivier", "Sandrine", "Guillaume", "Émilie",
-    "Stéphane", "Valérie", "Hélène", "Patrick", "Caroline", "Sébastien", "Léa", "Hugo", "Manon",
-    "Lucas", "Inès", "Louis", "Claire",
-)  # fmt: skip
-FR_LAST = (
-    "Rousseau", "Lefèvre", "Mercier", "Blanc", "Guérin", "Faure", "André", "Chevalier", "Roux",
-    "Vincent", "Muller", "Gauthier", "Perrin", "Morel", "Fournier", "Bonnet", "Lambert", "Fontaine",
-    "Giraud", "Durand", "Lemoine", "Masson", "Boyer", "Denis", "Garnier", "Chevallier", "Clément",
-    "Robin", "Aubert", "Barbier",
-)  # fmt: skip
-FR_BUSINESS = (
-    "Boulangerie {}", "Garage {}", "Cabinet {} & Associés", "SARL {} Transports", "Pharmacie {}",
-    "Hôtel {}", "Atelier {}", "{} Immobilier",
-)  # fmt: skip
-DE_FIRST = ("Jonas", "Anna", "Felix", "Lena", "Maximilian", "Sarah", "Paul", "Laura", "Leon", "Julia")
-DE_LAST = ("Müller", "Schmidt", "Fischer", "Weber", "Wagner", "Becker", "Hoffmann", "Koch", "Richter")
-UK_FIRST = ("James", "Oliver", "Emily", "Charlotte", "Harry", "Amelia", "George", "Sophie")
-UK_LAST = ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Evans", "Walker")
 
 
 @dataclass
@@ -389,7 +210,8 @@ def _employee_picker() -> dict[int, tuple[list[int], list[float]]]:
     return {line: (ids, _cum(w)) for line, (ids, w) in by_line.items()}
 
 
-def _tag_ref(tag: JSON) -> JSON:
+def tag_ref(tag: JSON) -> JSON:
+    """A tag as calls embed it: id, name and colour."""
     return {"id": tag["id"], "name": tag["name"], "color": tag["color"]}
 
 
@@ -517,7 +339,7 @@ def build_dataset(config: SandboxConfig) -> SandboxData:
     tz = paris_tz()
     start = anchor - timedelta(days=config.days)
 
-    phones = _phones()
+    phones = phone_rows()
     for i, p in enumerate(phones):
         p["created_at"] = iso(start - timedelta(days=420 - 35 * i, hours=3 * i))
         p["updated_at"] = iso(start - timedelta(days=40 - 4 * i, hours=2 * i))
@@ -549,7 +371,7 @@ def build_dataset(config: SandboxConfig) -> SandboxData:
                 call["voicemail_url"] = f"https://app.sipsim.com/voicemails/{call['pbx_id']}.mp3"
         used_pbx.add(call["pbx_id"])
         call["employee_name"] = names.get(call["employee_id"]) if call["employee_id"] else None
-        call["tags"] = [_tag_ref(tags[t - 1]) for t in _choose_tags(rng, call, caller, line)]
+        call["tags"] = [tag_ref(tags[t - 1]) for t in _choose_tags(rng, call, caller, line)]
         calls.append(call)
 
     transcriptions: dict[int, JSON] = {}
@@ -601,152 +423,3 @@ def build_dataset(config: SandboxConfig) -> SandboxData:
         next_summary_id=len(summaries) + 1,
         next_call_id=FIRST_CALL_ID + len(calls),
     )
-
-
-# --------------------------------------------------------------------------- AI text
-
-_TOPICS: dict[int, list[tuple[str, str, str, str]]] = {
-    101: [
-        ("d'un devis pour l'offre professionnelle", "a quote for the business plan",
-         "je vous prépare le devis aujourd'hui", "I will prepare the quote today"),
-        ("de l'ajout de trois lignes au contrat", "adding three lines to the contract",
-         "l'avenant part en signature cet après-midi", "the amendment goes out for signature this afternoon"),
-    ],
-    102: [
-        ("d'un devis pour l'offre professionnelle", "a quote for the business plan",
-         "je vous prépare le devis aujourd'hui", "I will prepare the quote today"),
-        ("d'une démonstration de la plateforme", "a demo of the platform",
-         "la démonstration est planifiée jeudi", "the demo is booked for Thursday"),
-    ],
-    103: [
-        ("d'un problème de connexion sur la ligne", "a connection problem on the line",
-         "je relance le service de votre côté", "I am resetting the service on our side"),
-        ("d'appels qui coupent en pleine conversation", "calls dropping in the middle of a conversation",
-         "un ticket est ouvert auprès de l'équipe technique", "a ticket is open with the technical team"),
-    ],
-    104: [
-        ("d'un rendez-vous la semaine prochaine", "an appointment next week",
-         "le rendez-vous est confirmé", "the appointment is confirmed"),
-        ("d'une livraison attendue", "an expected delivery",
-         "je transmets votre message au service concerné", "I am passing your message to the right team"),
-    ],
-    105: [
-        ("de la dernière facture", "the latest invoice",
-         "la facture a été corrigée", "the invoice has been corrected"),
-        ("d'un changement de moyen de paiement", "a change of payment method",
-         "le prélèvement est mis à jour", "the direct debit has been updated"),
-    ],
-    106: [
-        ("d'une intervention urgente", "an urgent intervention",
-         "un technicien vous rappelle demain matin", "a technician will call you back tomorrow morning"),
-    ],
-}  # fmt: skip
-
-
-def _external(call: JSON) -> str:
-    return call["caller_number"] if call["direction"] == "inbound" else call["receiver_number"]
-
-
-def _topic(call: JSON) -> tuple[bool, str, str]:
-    """(french?, topic, outcome) for a call, deterministic from its id."""
-    options = _TOPICS.get(call["phone_id"], _TOPICS[104])
-    fr_t, en_t, fr_d, en_d = options[random.Random(call["id"]).randrange(len(options))]
-    french = _external(call).startswith("+33")
-    return french, (fr_t if french else en_t), (fr_d if french else en_d)
-
-
-def _de(company: str) -> str:
-    return ("d'" if company[:1].lower() in "aeiouyéh" else "de ") + company
-
-
-def _national(number: str) -> str:
-    if number.startswith("+33") and len(number) == 12:
-        d = "0" + number[3:]
-        return " ".join(d[i : i + 2] for i in range(0, 10, 2))
-    return number
-
-
-def make_transcript(call: JSON, company: str) -> list[JSON]:
-    """A short plausible dialogue for ``call`` (channel 0 = caller, 1 = receiver)."""
-    french, topic, outcome = _topic(call)
-    emp = (call["employee_name"] or ("Marie" if french else "Alex")).split()[0]
-    name = call["caller_name"]
-    external = _national(_external(call)) if french else _external(call)
-    if call["direction"] == "inbound":
-        lines_fr = [
-            (1, f"Bonjour, {company}, service {call['phone_name']}, {emp} à l'appareil. Que puis-je faire pour vous ?"),
-            (
-                0,
-                f"Bonjour, ici {name}. Je vous appelle au sujet {topic}."
-                if name
-                else f"Bonjour, je vous appelle au sujet {topic}.",
-            ),
-            (1, "Bien sûr. Pouvez-vous me confirmer votre numéro, s'il vous plaît ?"),
-            (0, f"Oui, c'est le {external}."),
-            (1, f"Merci. Je vois votre dossier, {outcome}."),
-            (0, "Très bien, merci beaucoup."),
-            (1, "Je vous envoie une confirmation par e-mail. Bonne journée !"),
-            (0, "Merci, au revoir."),
-        ]
-        lines_en = [
-            (1, f"Hello, {company}, {call['phone_name']} line, {emp} speaking. How can I help you?"),
-            (0, f"Hi, this is {name}. I'm calling about {topic}." if name else f"Hi, I'm calling about {topic}."),
-            (1, "Of course. Could you confirm your phone number, please?"),
-            (0, f"Yes, it's {external}."),
-            (1, f"Thank you. I have your file here, {outcome}."),
-            (0, "Great, thank you very much."),
-            (1, "I'll send you a confirmation by e-mail. Have a nice day!"),
-            (0, "Thanks, goodbye."),
-        ]
-    else:
-        greet = f", {name}" if name else ""
-        lines_fr = [
-            (1, "Allô ?"),
-            (0, f"Bonjour{greet}, {emp} {_de(company)}. Je vous rappelle au sujet {topic}."),
-            (1, "Ah oui, merci de me rappeler."),
-            (0, f"Alors, {outcome}."),
-            (1, "Parfait, merci."),
-            (0, "Je vous envoie un récapitulatif par e-mail. Bonne journée !"),
-            (1, "Merci, au revoir."),
-        ]
-        lines_en = [
-            (1, "Hello?"),
-            (0, f"Hello{greet}, this is {emp} from {company}. I'm calling you back about {topic}."),
-            (1, "Oh yes, thanks for calling back."),
-            (0, f"So, {outcome}."),
-            (1, "Perfect, thank you."),
-            (0, "I'll send you a summary by e-mail. Have a nice day!"),
-            (1, "Thanks, goodbye."),
-        ]  # fmt: skip
-    lines = lines_fr if french else lines_en
-    spans: list[tuple[float, float]] = []
-    t = 0.8
-    for _, text in lines:
-        length = max(1.2, 0.33 * len(text.split()))
-        spans.append((t, t + length))
-        t += length + 0.6
-    scale = min(1.0, max(call["duration"] - 1, 5) / t)
-    return [
-        {"channel": ch, "start": round(s * scale, 2), "end": round(e * scale, 2), "text": text}
-        for (ch, text), (s, e) in zip(lines, spans, strict=True)
-    ]
-
-
-def make_summary(call: JSON) -> str:
-    """A one-paragraph summary of ``call`` consistent with its transcript."""
-    french, topic, outcome = _topic(call)
-    emp = call["employee_name"] or ("un conseiller" if french else "an agent")
-    who = call["caller_name"] or _external(call)
-    if call["direction"] == "inbound":
-        if french:
-            return (
-                f"{who} a appelé la ligne {call['phone_name']} au sujet {topic}. "
-                f"{emp} a pris en charge la demande : {outcome}. Une confirmation sera envoyée par e-mail."
-            )
-        return (
-            f"{who} called the {call['phone_name']} line about {topic}. "
-            f"{emp} handled the request: {outcome}. A confirmation will be sent by e-mail."
-        )
-    if french:
-        return f"{emp} a rappelé {who} au sujet {topic} : {outcome}. Un récapitulatif sera envoyé par e-mail."
-    return f"{emp} called {who} back about {topic}: {outcome}. A summary will be sent by e-mail."

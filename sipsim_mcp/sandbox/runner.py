@@ -10,8 +10,9 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from .app import SandboxState, create_app
-from .dataset import SandboxConfig
+from .app import API_PREFIX, TOKEN_PATH, create_app
+from .config import SandboxConfig
+from .state import SandboxState
 
 _START_TIMEOUT = 10.0
 
@@ -127,9 +128,9 @@ class Sandbox(SandboxState):
     @property
     def api_url(self) -> str:
         """Base URL of the REST API (``.../api/v2``)."""
-        return self.base_url + "/api/v2"
+        return self.base_url + API_PREFIX
 
     @property
     def token_url(self) -> str:
         """URL of the OAuth token endpoint."""
-        return self.base_url + "/oauth/token"
+        return self.base_url + TOKEN_PATH
