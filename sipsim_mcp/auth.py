@@ -106,9 +106,6 @@ class TokenProvider:
             if cached.value == token.value:
                 del self._cache[scopes]
 
-    def cached_scope_sets(self) -> list[frozenset[str]]:
-        return [scopes for scopes, token in self._cache.items() if self._usable(token)]
-
     def _fresh(self, scopes: frozenset[str]) -> AccessToken | None:
         token = self._cache.get(scopes)
         return token if token is not None and self._usable(token) else None

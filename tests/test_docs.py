@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from sipsim_mcp.config import Settings
+from sipsim_mcp.endpoints import ALL_ENDPOINTS
 from sipsim_mcp.tools.inventory import TOOLS
 
 from .external import ROOT
@@ -57,3 +58,16 @@ def test_the_test_command_is_what_ci_runs():
 def test_the_demo_command_is_the_documented_one():
     block = re.search(r"## Try it in one command\n\n```bash\n(.*?)```", README, re.S).group(1).strip()
     assert block.endswith("pip install -e . && sipsim-mcp --demo")
+
+
+def test_every_inferred_endpoint_is_listed_as_inferred():
+    inferred = README.split("Inferred (each may need a change", 1)[1].split("## Security", 1)[0]
+    documented = README.split("Documented: OAuth 2.0", 1)[1].split("Inferred (each", 1)[0]
+    for endpoint in ALL_ENDPOINTS:
+        name = f"`{endpoint.method} {endpoint.path}`"
+        if endpoint.documented:
+            assert name not in inferred, name
+        else:
+            assert name in inferred, name
+            assert endpoint.note, name
+    assert "`GET /calls`" in documented
