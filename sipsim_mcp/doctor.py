@@ -15,6 +15,7 @@ from . import __version__
 from . import endpoints as ep
 from .client import SipsimClient
 from .config import ConfigError, Settings, load_settings
+from .demo import demo_environment, demo_settings
 from .errors import SipsimError, TokenError
 from .models import Account
 from .server import availability
@@ -155,8 +156,6 @@ def run_doctor(*, demo: bool, as_json: bool) -> int:
 
     async def main() -> Report:
         if demo:
-            from .cli import demo_environment, demo_settings
-
             with demo_environment() as overrides:
                 return await diagnose(demo_settings(overrides))
         return await diagnose(load_settings())
