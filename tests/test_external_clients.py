@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from mcp import Client, StdioServerParameters
 
 from .external import ROOT, framework_python, node_tool, server_env, server_launch
 from .mcp_helpers import writes
@@ -181,3 +183,17 @@ def test_pydantic_ai_lists_reads_and_confirms_a_write_by_elicitation(sandbox):
     assert seen["done"]["outcome"] == "done" and "VIP" in seen["done"]["result"]["call"]["tags"]
     [post] = writes(sandbox)
     assert post.path == f"/api/v2/calls/{call_id}/tags"
+
+
+@pytest.mark.anyio
+async def test_the_uvx_launch_of_the_desktop_recipe_serves_the_demo(tmp_path):
+    """README's claude_desktop_config.json entry runs `uvx ... sipsim-mcp`; here from this checkout."""
+    uvx = Path(sys.executable).with_name("uvx")
+    if not uvx.exists():
+        pytest.fail("uvx is missing: it comes with the test extra (pip install -e '.[test]')")
+    params = StdioServerParameters(
+        command=str(uvx), args=["--from", str(ROOT), "sipsim-mcp", "--demo"], env=server_env(), cwd=str(tmp_path)
+    )
+    async with Client(params, mode="legacy", read_timeout_seconds=300) as client:
+        tools = (await client.list_tools()).tools
+    assert len(tools) == 21
