@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -76,19 +76,18 @@ def employee_label(employee: Employee) -> str:
 
 
 class _Cached(Generic[T]):
-    def __init__(self, clock: Callable[[], float]) -> None:
+    """A list loaded on demand and kept for CACHE_SECONDS (or reloaded when asked for fresh)."""
+
+    def __init__(self, load: Callable[[], Awaitable[list[T]]], clock: Callable[[], float]) -> None:
+        self._load = load
         self._clock = clock
         self._value: list[T] | None = None
         self._at = 0.0
 
-    def get(self) -> list[T] | None:
-        if self._value is not None and self._clock() - self._at < CACHE_SECONDS:
-            return self._value
-        return None
-
-    def put(self, value: list[T]) -> list[T]:
-        self._value, self._at = value, self._clock()
-        return value
+    async def get(self, fresh: bool = False) -> list[T]:
+        if fresh or self._value is None or self._clock() - self._at >= CACHE_SECONDS:
+            self._value, self._at = await self._load(), self._clock()
+        return self._value
 
     def clear(self) -> None:
         self._value = None
@@ -106,39 +105,36 @@ class Directory:
     ) -> None:
         self._api = api
         self._now = now
-        self._lines: _Cached[Phone] = _Cached(clock)
-        self._tags: _Cached[Tag] = _Cached(clock)
-        self._employees: _Cached[Employee] = _Cached(clock)
+        self._lines = _Cached(lambda: _collect(api.items(ep.LIST_PHONES, Phone)), clock)
+        self._tags = _Cached(lambda: _collect(api.items(ep.LIST_TAGS, Tag)), clock)
+        self._employees = _Cached(self._scan_employees, clock)
 
-    async def lines(self) -> list[Phone]:
-        cached = self._lines.get()
-        if cached is None:
-            cached = self._lines.put([phone async for phone in self._api.items(ep.LIST_PHONES, Phone)])
-        return cached
+    async def lines(self, fresh: bool = False) -> list[Phone]:
+        """Every line (from the cache unless `fresh`)."""
+        return await self._lines.get(fresh)
 
-    async def tags(self) -> list[Tag]:
-        cached = self._tags.get()
-        if cached is None:
-            cached = self._tags.put([tag async for tag in self._api.items(ep.LIST_TAGS, Tag)])
-        return cached
+    async def tags(self, fresh: bool = False) -> list[Tag]:
+        """Every tag (from the cache unless `fresh`)."""
+        return await self._tags.get(fresh)
 
     async def employees(self) -> list[Employee]:
-        cached = self._employees.get()
-        if cached is None:
-            seen: dict[int, str] = {}
-            since = self._now() - timedelta(days=EMPLOYEE_SCAN_DAYS)
-            scanned = 0
-            async with aclosing(self._api.pages(ep.LIST_CALLS, params={"start_time": since})) as pages:
-                async for page in pages:
-                    for raw in page.data or []:
-                        call = Call.model_validate(raw)
-                        if call.employee_id is not None and call.employee_name:
-                            seen.setdefault(call.employee_id, call.employee_name)
-                    scanned += len(page.data or [])
-                    if scanned >= EMPLOYEE_SCAN_CALLS:
-                        break
-            cached = self._employees.put([Employee(id, name) for id, name in sorted(seen.items())])
-        return cached
+        """Employees seen on the calls of the last EMPLOYEE_SCAN_DAYS days."""
+        return await self._employees.get()
+
+    async def _scan_employees(self) -> list[Employee]:
+        seen: dict[int, str] = {}
+        since = self._now() - timedelta(days=EMPLOYEE_SCAN_DAYS)
+        scanned = 0
+        async with aclosing(self._api.pages(ep.LIST_CALLS, params={"start_time": since})) as pages:
+            async for page in pages:
+                for raw in page.data or []:
+                    call = Call.model_validate(raw)
+                    if call.employee_id is not None and call.employee_name:
+                        seen.setdefault(call.employee_id, call.employee_name)
+                scanned += len(page.data or [])
+                if scanned >= EMPLOYEE_SCAN_CALLS:
+                    break
+        return [Employee(id, name) for id, name in sorted(seen.items())]
 
     def forget_tags(self) -> None:
         self._tags.clear()
@@ -169,6 +165,10 @@ class Directory:
         if (number := _as_int(ref)) is not None:
             return Employee(number, str(number))
         return match(str(ref), await self.employees(), lambda e: e.name, "employee", employee_label)
+
+
+async def _collect(items: AsyncIterator[T]) -> list[T]:
+    return [item async for item in items]
 
 
 def _as_int(ref: str | int) -> int | None:

@@ -27,13 +27,11 @@ async def _account(runtime: Runtime) -> Any:
 
 
 async def _lines(runtime: Runtime) -> Any:
-    runtime.directory.forget_lines()
-    return [line_row(phone).model_dump(mode="json") for phone in await runtime.directory.lines()]
+    return [line_row(phone).model_dump(mode="json") for phone in await runtime.directory.lines(fresh=True)]
 
 
 async def _tags(runtime: Runtime) -> Any:
-    runtime.directory.forget_tags()
-    return [tag.model_dump(mode="json") for tag in await runtime.directory.tags()]
+    return [tag.model_dump(mode="json") for tag in await runtime.directory.tags(fresh=True)]
 
 
 @dataclass(frozen=True)

@@ -335,3 +335,12 @@ async def test_a_missing_transcription_points_to_request_transcription(shared_sa
     async with connect(shared_sandbox) as (client, _):
         text = error_text(await client.call_tool("get_transcription", {"call_id": untranscribed["id"]}))
     assert "404" in text and "request_transcription" in text
+
+
+async def test_list_tags_shows_a_tag_made_elsewhere_at_once(sandbox):
+    async with connect(sandbox) as (client, _):
+        before = data(await client.call_tool("list_tags", {}))
+        sandbox.data.tags.append({"id": 99, "name": "From the dashboard", "color": "#000000", "description": None})
+        after = data(await client.call_tool("list_tags", {}))
+    assert "From the dashboard" not in {t["name"] for t in before["tags"]}
+    assert "From the dashboard" in {t["name"] for t in after["tags"]}

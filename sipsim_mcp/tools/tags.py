@@ -23,7 +23,7 @@ class TagList(Compact):
 
 async def list_tags(call: ToolCall, args: NoInput) -> TagList:
     """List the account's tags (id, name, colour, description)."""
-    tags = await call.directory.tags()
+    tags = await call.directory.tags(fresh=True)
     result = TagList(tags=list(tags))
     result.omitted = fit(result, "tags") or None
     return result
