@@ -136,6 +136,10 @@ TOGGLES = (
 )
 
 
+#: Forwarding rules: (argument, rule in forwarding_setting, which calls it forwards).
+FORWARDS = (("forward_all_to", "forced", "ALL calls"), ("forward_unanswered_to", "conditional", "unanswered calls"))
+
+
 def _onoff(value: object) -> str:
     return "on" if value else "off"
 
@@ -177,20 +181,14 @@ async def update_phone(call: ToolCall, args: UpdatePhoneInput) -> WritePlan:
             changes.append(f"{label}: {_onoff(value)} (now: {_onoff(_get(current, path))})")
 
     forwarding = describe_forwarding(current) or "off"
-    if args.forward_all_to is not None:
-        target = _number_or_off(args.forward_all_to, region)
-        _set(body, "forwarding_setting.forced.enabled", target is not None)
-        if target:
-            _set(body, "forwarding_setting.forced.forward_number", target)
-        what = f"forward ALL calls to {format_number(target)}" if target else "stop forwarding all calls"
-        changes.append(f"{what} (now: {forwarding})")
-    if args.forward_unanswered_to is not None:
-        target = _number_or_off(args.forward_unanswered_to, region)
-        _set(body, "forwarding_setting.conditional.enabled", target is not None)
-        if target:
-            _set(body, "forwarding_setting.conditional.forward_number", target)
-        what = f"forward unanswered calls to {format_number(target)}" if target else "stop forwarding unanswered calls"
-        changes.append(f"{what} (now: {forwarding})")
+    for argument, rule, calls in FORWARDS:
+        if (text := getattr(args, argument)) is not None:
+            target = _number_or_off(text, region)
+            _set(body, f"forwarding_setting.{rule}.enabled", target is not None)
+            if target:
+                _set(body, f"forwarding_setting.{rule}.forward_number", target)
+            what = f"forward {calls} to {format_number(target)}" if target else f"stop forwarding {calls.lower()}"
+            changes.append(f"{what} (now: {forwarding})")
     if args.forward_unanswered_after_s is not None:
         path = "forwarding_setting.conditional.timeout_seconds"
         _set(body, path, args.forward_unanswered_after_s)
