@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sipsim_mcp import endpoints as ep
 from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.config import KNOWN_SCOPES, load_settings
+from sipsim_mcp.demo import simulator_settings
 from sipsim_mcp.models import Call
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig
 from sipsim_mcp.server import build_server
@@ -43,24 +43,13 @@ from sipsim_mcp.tools.insights import Aggregate
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 
 
-def settings(sandbox: Sandbox | SimpleNamespace):
-    return load_settings(
-        client_id="demo",
-        client_secret="demo-secret",
-        api_url=sandbox.api_url,
-        token_url=sandbox.token_url,
-        scopes=" ".join(sorted(KNOWN_SCOPES)),
-        timezone="Europe/Paris",
-    )
-
-
 def token_requests(sandbox: Sandbox) -> int:
     return sum(1 for r in sandbox.requests if r.path == "/oauth/token")
 
 
 async def bench_tokens(sandbox: Sandbox) -> dict:
     sandbox.clear_log()
-    async with SipsimClient(settings(sandbox)) as api, anyio.create_task_group() as group:
+    async with SipsimClient(simulator_settings(sandbox)) as api, anyio.create_task_group() as group:
         for _ in range(100):
             group.start_soon(api.call, ep.LIST_TAGS)
     ours = token_requests(sandbox)
@@ -70,7 +59,7 @@ async def bench_tokens(sandbox: Sandbox) -> dict:
 async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict:
     async def shared() -> float:
         start = time.perf_counter()
-        async with SipsimClient(settings(sandbox)) as api:
+        async with SipsimClient(simulator_settings(sandbox)) as api:
             for _ in range(reads):
                 await api.call(ep.GET_ACCOUNT)
         return time.perf_counter() - start
@@ -78,7 +67,7 @@ async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict:
     async def fresh() -> float:
         start = time.perf_counter()
         for _ in range(reads):
-            async with SipsimClient(settings(sandbox)) as api:
+            async with SipsimClient(simulator_settings(sandbox)) as api:
                 await api.call(ep.GET_ACCOUNT)
         return time.perf_counter() - start
 
@@ -88,8 +77,9 @@ async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict:
 
 
 async def bench_answer(sandbox: Sandbox) -> dict:
-    async with SipsimClient(settings(sandbox)) as api:
-        server = build_server(settings(sandbox), api=api, now=lambda: NOW)
+    settings = simulator_settings(sandbox)
+    async with SipsimClient(settings) as api:
+        server = build_server(settings, api=api, now=lambda: NOW)
         async with Client(server) as client:
             summary = await client.call_tool(
                 "summarize_calls", {"since": "last_month", "group_by": ["line"], "call_types": ["missed", "voicemail"]}
@@ -108,7 +98,7 @@ async def bench_answer(sandbox: Sandbox) -> dict:
 
 async def peak(sandbox: Sandbox | SimpleNamespace, keep_calls: bool) -> int:
     """Peak memory while aggregating every call of the simulator, streaming or holding them all."""
-    async with SipsimClient(settings(sandbox)) as api:
+    async with SipsimClient(simulator_settings(sandbox)) as api:
         aggregate = Aggregate(group_by=("line", "hour"), zone=NOW.tzinfo)  # type: ignore[arg-type]
         held: list[Call] = []
         tracemalloc.start()
@@ -163,8 +153,9 @@ async def wait_until_up(base: str) -> None:
 
 
 async def bench_overhead(sandbox: Sandbox, rounds: int = 100) -> dict:
-    async with SipsimClient(settings(sandbox)) as api:
-        server = build_server(settings(sandbox), api=api, now=lambda: NOW)
+    settings = simulator_settings(sandbox)
+    async with SipsimClient(settings) as api:
+        server = build_server(settings, api=api, now=lambda: NOW)
         params = {"start_time": NOW - timedelta(days=7), "limit": 20}
         async with Client(server) as client:
             await client.call_tool("list_calls", {"since": "7d", "limit": 19})

@@ -23,7 +23,7 @@ import httpx
 from mcp import Client
 
 from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.config import KNOWN_SCOPES, load_settings
+from sipsim_mcp.demo import simulator_settings
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig
 from sipsim_mcp.server import build_server
 
@@ -109,16 +109,7 @@ async def main(model: str, only: int | None) -> int:
         print("Set ANTHROPIC_API_KEY to run the model evaluation.", file=sys.stderr)
         return 2
     with Sandbox(SandboxConfig(anchor=NOW)) as sandbox:
-        settings = load_settings(
-            client_id="demo",
-            client_secret="demo-secret",
-            api_url=sandbox.api_url,
-            token_url=sandbox.token_url,
-            scopes=" ".join(sorted(KNOWN_SCOPES)),
-            timezone="Europe/Paris",
-            default_region="FR",
-            read_only=True,
-        )
+        settings = simulator_settings(sandbox, read_only=True)
         oracle = Oracle.of(sandbox.data, NOW)
         headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
         async with SipsimClient(settings) as api, httpx.AsyncClient(headers=headers, timeout=120) as http:

@@ -94,8 +94,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             sys.exit(run_doctor(demo=args.demo, as_json=args.json))
         if args.demo or environment.demo:
-            with demo_environment() as overrides:
-                settings = demo_settings(overrides)
+            with demo_environment() as sandbox:
+                settings = demo_settings(sandbox)
                 if args.transport == "stdio" and sys.stdin.isatty():
                     # A person at a terminal, not an MCP host on a pipe: show what the server does.
                     import anyio

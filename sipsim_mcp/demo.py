@@ -15,29 +15,33 @@ DEMO_CLIENT_ID = "demo"
 DEMO_CLIENT_SECRET = "demo-secret"
 
 
+def simulator_settings(sandbox: Any, **overrides: Any) -> Settings:
+    """Settings for a server talking to a simulator (anything with `api_url` and `token_url`): its demo
+    client, every scope, Paris time and French numbers, unless `overrides` say otherwise."""
+    values: dict[str, Any] = {
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": DEMO_CLIENT_SECRET,
+        "api_url": sandbox.api_url,
+        "token_url": sandbox.token_url,
+        "scopes": " ".join(sorted(KNOWN_SCOPES)),
+        "timezone": "Europe/Paris",
+        "default_region": "FR",
+    }
+    return load_settings(**{**values, **overrides})
+
+
 @contextmanager
-def demo_environment(seed: int = 7) -> Iterator[dict[str, Any]]:
-    """Start the bundled simulator and yield the settings overrides that point the server at it."""
+def demo_environment(seed: int = 7) -> Iterator[Any]:
+    """Start the bundled simulator in this process and yield it."""
     from .sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig(seed=seed)) as sandbox:
         logger.warning("Demo mode: serving the bundled SIPSIM simulator at %s (no real account used)", sandbox.base_url)
-        yield {
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": DEMO_CLIENT_SECRET,
-            "api_url": sandbox.api_url,
-            "token_url": sandbox.token_url,
-        }
+        yield sandbox
 
 
-def demo_settings(overrides: dict[str, Any]) -> Settings:
-    """Settings for --demo: the simulator's credentials, every scope and its time zone unless set otherwise."""
+def demo_settings(sandbox: Any) -> Settings:
+    """Settings for --demo: the simulator's; scopes, time zone and region set in the environment still apply."""
     environment = load_settings()
-    extra: dict[str, Any] = {}
-    if "scopes" not in environment.model_fields_set:
-        extra["scopes"] = " ".join(sorted(KNOWN_SCOPES))
-    if "timezone" not in environment.model_fields_set:
-        extra["timezone"] = "Europe/Paris"
-    if "default_region" not in environment.model_fields_set:
-        extra["default_region"] = "FR"
-    return load_settings(**overrides, **extra)
+    chosen = {name: getattr(environment, name) for name in ("scopes", "timezone", "default_region")}
+    return simulator_settings(sandbox, **{k: v for k, v in chosen.items() if k in environment.model_fields_set})

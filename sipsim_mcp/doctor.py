@@ -156,8 +156,8 @@ def run_doctor(*, demo: bool, as_json: bool) -> int:
 
     async def main() -> Report:
         if demo:
-            with demo_environment() as overrides:
-                return await diagnose(demo_settings(overrides))
+            with demo_environment() as sandbox:
+                return await diagnose(demo_settings(sandbox))
         return await diagnose(load_settings())
 
     try:

@@ -3,18 +3,17 @@ MCP server built on them. Time is fixed so relative windows ("last_week") have k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from sipsim_mcp.config import KNOWN_SCOPES, Settings, load_settings
+from sipsim_mcp.demo import simulator_settings
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig
 
 #: The simulator's data ends here, and the server's clock reads this: Saturday 28 Nov 2026, 10:00 in Paris.
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
-ALL_SCOPES = " ".join(sorted(KNOWN_SCOPES))
 
 
 @pytest.fixture
@@ -42,21 +41,11 @@ def sandbox() -> Iterator[Sandbox]:
     sandbox.stop()
 
 
-def settings_for(sandbox: Sandbox, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "client_id": "demo",
-        "client_secret": "demo-secret",
-        "api_url": sandbox.api_url,
-        "token_url": sandbox.token_url,
-        "scopes": ALL_SCOPES,
-        "timezone": "Europe/Paris",
-        "default_region": "FR",
-    }
-    values.update(overrides)
-    return load_settings(**values)
+#: Settings for a server that talks to one of these simulators (its demo client, every scope, Paris time).
+settings_for = simulator_settings
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No SIPSIM_* variables from the developer's shell leak into a test."""
     import os
@@ -64,12 +53,3 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SIPSIM_"):
             monkeypatch.delenv(name)
-
-
-@pytest.fixture(autouse=True)
-def _isolate_env(clean_env: None) -> None:
-    """Every test starts without SIPSIM_* variables."""
-
-
-def fixed_now() -> Callable[[], datetime]:
-    return lambda: NOW

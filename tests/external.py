@@ -14,6 +14,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,6 +90,17 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")}, **extra}
 
 
-def server_launch(**env: str) -> dict[str, object]:
-    """How a client should start the server: this interpreter, `-m sipsim_mcp`, from the checkout."""
-    return {"command": sys.executable, "args": ["-m", "sipsim_mcp"], "env": server_env(**env), "cwd": str(ROOT)}
+def against(sandbox: Any, **extra: str) -> dict[str, str]:
+    """The environment of a server subprocess that talks to `sandbox` with its demo client."""
+    return server_env(
+        SIPSIM_CLIENT_ID="demo",
+        SIPSIM_CLIENT_SECRET="demo-secret",
+        SIPSIM_API_URL=sandbox.api_url,
+        SIPSIM_TOKEN_URL=sandbox.token_url,
+        **extra,
+    )
+
+
+def server_launch(sandbox: Any) -> dict[str, object]:
+    """How a client should start the server against `sandbox`: this interpreter, `-m sipsim_mcp`, this checkout."""
+    return {"command": sys.executable, "args": ["-m", "sipsim_mcp"], "env": against(sandbox), "cwd": str(ROOT)}

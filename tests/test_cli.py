@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import anyio
 import httpx
@@ -20,27 +19,22 @@ from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
 from sipsim_mcp.tour import tour
 
 from .conftest import NOW, settings_for
+from .external import ROOT, against, server_env
 from .mcp_helpers import data
 
 pytestmark = pytest.mark.anyio
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")}, **extra}
 
 
 async def run(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
     with anyio.fail_after(120):
         return await anyio.run_process(
-            [sys.executable, "-m", "sipsim_mcp", *args], cwd=ROOT, env=clean_env(**env), check=False
+            [sys.executable, "-m", "sipsim_mcp", *args], cwd=ROOT, env=server_env(**env), check=False
         )
 
 
 async def test_demo_serves_the_simulator_over_stdio_as_a_host_launches_it():
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "sipsim_mcp", "--demo"], cwd=str(ROOT), env=clean_env()
+        command=sys.executable, args=["-m", "sipsim_mcp", "--demo"], cwd=str(ROOT), env=server_env()
     )
     async with Client(params, mode="legacy") as client:
         tools = (await client.list_tools()).tools
@@ -104,7 +98,7 @@ def test_the_sandbox_command_serves_the_simulator():
     process = subprocess.Popen(
         [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), "--calls", "300", "--seed", "3"],
         cwd=ROOT,
-        env=clean_env(),
+        env=server_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -138,13 +132,7 @@ async def test_logs_go_to_stderr_at_the_chosen_level_without_secrets(shared_sand
     from mcp.client.stdio import stdio_client
 
     errlog = tmp_path / "stderr.log"
-    env = clean_env(
-        SIPSIM_CLIENT_ID="demo",
-        SIPSIM_CLIENT_SECRET="demo-secret",
-        SIPSIM_API_URL=shared_sandbox.api_url,
-        SIPSIM_TOKEN_URL=shared_sandbox.token_url,
-        SIPSIM_LOG_LEVEL=level,
-    )
+    env = against(shared_sandbox, SIPSIM_LOG_LEVEL=level)
     params = StdioServerParameters(command=sys.executable, args=["-m", "sipsim_mcp"], cwd=str(ROOT), env=env)
     with errlog.open("w") as handle:
         async with Client(stdio_client(params, errlog=handle)) as client:
@@ -165,7 +153,7 @@ def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
     process = subprocess.Popen(
         [sys.executable, "-m", "sipsim_mcp", "--demo"],
         cwd=ROOT,
-        env=clean_env(),
+        env=server_env(),
         stdin=terminal,
         stdout=terminal,
         stderr=subprocess.DEVNULL,

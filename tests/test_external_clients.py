@@ -145,17 +145,8 @@ def drive(framework: str, job: dict) -> dict:
     return json.loads(result.stdout)
 
 
-def launch_against(sandbox) -> dict:
-    return server_launch(
-        SIPSIM_CLIENT_ID="demo",
-        SIPSIM_CLIENT_SECRET="demo-secret",
-        SIPSIM_API_URL=sandbox.api_url,
-        SIPSIM_TOKEN_URL=sandbox.token_url,
-    )
-
-
 def test_openai_agents_sdk_lists_reads_and_confirms_a_write_by_preview(sandbox):
-    seen = drive("openai-agents", {"server": launch_against(sandbox)})
+    seen = drive("openai-agents", {"server": server_launch(sandbox)})
     assert "list_calls" in seen["tools"] and seen["read_only"]["list_calls"] is True
     assert seen["read_only"]["create_tag"] is False
     assert {row["type"] for row in seen["list_calls"]["calls"]} == {"missed"}
@@ -165,7 +156,7 @@ def test_openai_agents_sdk_lists_reads_and_confirms_a_write_by_preview(sandbox):
 
 
 def test_langchain_adapters_list_read_and_confirm_a_write_by_elicitation(sandbox):
-    seen = drive("langchain", {"server": launch_against(sandbox)})
+    seen = drive("langchain", {"server": server_launch(sandbox)})
     assert "summarize_calls" in seen["tools"]
     assert seen["list_calls"]["returned"] == 3
     assert seen["asked"] == ["Create the tag 'LangChain' (colour #123456)?"]
@@ -176,7 +167,7 @@ def test_langchain_adapters_list_read_and_confirm_a_write_by_elicitation(sandbox
 
 def test_pydantic_ai_lists_reads_and_confirms_a_write_by_elicitation(sandbox):
     call_id = sandbox.data.calls[-1]["id"]
-    seen = drive("pydantic-ai", {"server": launch_against(sandbox), "call_id": str(call_id)})
+    seen = drive("pydantic-ai", {"server": server_launch(sandbox), "call_id": str(call_id)})
     assert "tag_call" in seen["tools"]
     assert seen["list_calls"]["returned"] == 2
     assert seen["asked"] == [f"Add the tag 'VIP' to call {call_id}?"]

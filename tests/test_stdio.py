@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from .external import ROOT, against, server_env
 from .mcp_helpers import answering, data, writes
 
 pytestmark = pytest.mark.anyio
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def server_params(sandbox, **env: str) -> StdioServerParameters:
@@ -23,16 +20,7 @@ def server_params(sandbox, **env: str) -> StdioServerParameters:
         command=sys.executable,
         args=["-m", "sipsim_mcp"],
         cwd=str(ROOT),
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")},
-            "SIPSIM_CLIENT_ID": "demo",
-            "SIPSIM_CLIENT_SECRET": "demo-secret",
-            "SIPSIM_API_URL": sandbox.api_url,
-            "SIPSIM_TOKEN_URL": sandbox.token_url,
-            "SIPSIM_TIMEZONE": "Europe/Paris",
-            "SIPSIM_LOG_LEVEL": "DEBUG",
-            **env,
-        },
+        env=against(sandbox, SIPSIM_TIMEZONE="Europe/Paris", SIPSIM_LOG_LEVEL="DEBUG", **env),
     )
 
 
@@ -72,9 +60,8 @@ async def test_stdio_server_in_the_2026_era_previews_writes_without_elicitation(
 
 
 async def test_missing_credentials_stop_the_server_with_a_message():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")}
     with anyio.fail_after(60):
-        result = await anyio.run_process([sys.executable, "-m", "sipsim_mcp"], cwd=ROOT, env=env, check=False)
+        result = await anyio.run_process([sys.executable, "-m", "sipsim_mcp"], cwd=ROOT, env=server_env(), check=False)
     stderr = result.stderr.decode()
     assert result.returncode == 2
     assert "SIPSIM_CLIENT_ID" in stderr and "SIPSIM_CLIENT_SECRET" in stderr
