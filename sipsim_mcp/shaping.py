@@ -32,11 +32,11 @@ def to_json(model: BaseModel) -> str:
 
 def fit(model: BaseModel, rows_field: str, cap: int = RESULT_CAP) -> int:
     """Drop rows from the end of `model.<rows_field>` until the result fits in `cap`; return how many were dropped."""
-    rows: list[Any] = getattr(model, rows_field)
+    rows: list[BaseModel] = getattr(model, rows_field)
     size = len(to_json(model))
     if size <= cap:
         return 0
-    row_sizes = [len(to_json(row)) + 1 if isinstance(row, BaseModel) else len(repr(row)) + 1 for row in rows]
+    row_sizes = [len(to_json(row)) + 1 for row in rows]
     keep = len(rows)
     # Room for the fields a caller adds after cutting (omitted count, page token, note).
     budget = size - cap + 600

@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
-__all__ = ["ACCEPTED_FORMS", "NAMED_PERIODS", "TimeWindow", "WindowError", "parse_timezone", "resolve_window"]
+__all__ = [
+    "ACCEPTED_FORMS",
+    "NAMED_PERIODS",
+    "WEEKDAYS",
+    "TimeWindow",
+    "WindowError",
+    "parse_timezone",
+    "resolve_window",
+]
 
 MAX_SPAN = timedelta(days=3660)
 """Longest period or duration an expression may name (about ten years)."""
@@ -36,7 +44,7 @@ ACCEPTED_FORMS = (
     "now (as until only)."
 )
 
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 NAMED_PERIODS = (
     "today",
@@ -308,7 +316,7 @@ def _human(instant: datetime, tz: ZoneInfo) -> str:
     """'Mon 16 Nov 2026 00:00' in ``tz`` (seconds shown only when not zero)."""
     t = instant.astimezone(tz)
     seconds = f":{t.second:02d}" if t.second else ""
-    day = f"{_WEEKDAYS[t.weekday()]} {t.day} {_MONTHS[t.month - 1]} {t.year}"
+    day = f"{WEEKDAYS[t.weekday()]} {t.day} {_MONTHS[t.month - 1]} {t.year}"
     return f"{day} {t.hour:02d}:{t.minute:02d}{seconds}"
 
 

@@ -15,12 +15,11 @@ from pydantic import Field
 
 from ..models import Call
 from ..shaping import Compact, fit
-from ..windows import TimeWindow
+from ..windows import WEEKDAYS, TimeWindow
 from .base import ToolCall
 from .scan import AppliedFilters, CallFilters, Scan, resolve_filters
 
 GroupKey = Literal["call_type", "status", "direction", "line", "employee", "tag", "day", "weekday", "hour"]
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 CHRONOLOGICAL = frozenset({"day", "weekday", "hour"})
 NONE = "(none)"
 MAX_GROUPS = 200
