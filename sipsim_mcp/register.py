@@ -141,7 +141,7 @@ def _parse(spec: ToolSpec, arguments: dict[str, Any]) -> Any:
 
 def make_tool(spec: ToolSpec, runtime: Runtime, guards: Guards) -> Callable[..., Any]:
     """The function MCPServer registers for `spec`."""
-    returns = Annotated[CallToolResult, spec.result_model]
+    returns = CallToolResult  # the server publishes spec.result_model's lean schema (see server.tools)
     params = _parameters(spec.input)
     if spec.write:
         return _write_tool(spec, runtime, guards, params, returns)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, InputRequiredResult
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .client import SipsimClient
@@ -20,6 +22,7 @@ from .directory import Directory
 from .prompts import register_prompts
 from .register import CODE_FIELD, Guards, format_validation, make_tool
 from .resources import register_resources
+from .schemas import lean_input, lean_output
 from .tools.base import Runtime, ToolSpec
 from .tools.inventory import TOOLS, TOOLS_BY_NAME
 
@@ -116,19 +119,37 @@ def build_server(
         log_level=settings.log_level,
         unavailable={name: reason for name, reason in reasons.items() if reason},
         guards=guards,
+        tools=tools(enabled_tools(reasons), runtime, guards),
         **server_options,
     )
-    for spec in enabled_tools(reasons):
-        server.add_tool(
+    register_resources(server, runtime)
+    register_prompts(server, runtime)
+    return server
+
+
+def tools(specs: list[ToolSpec], runtime: Runtime, guards: Guards) -> list[Tool]:
+    """The MCP tools for `specs`, with lean schemas: each parameter's text said once across the list."""
+    said: dict[str, set[str]] = {}
+    built = []
+    for spec in specs:
+        tool = Tool.from_function(
             make_tool(spec, runtime, guards),
             name=spec.name,
             title=spec.title,
             description=spec.description,
             annotations=spec.annotations,
         )
-    register_resources(server, runtime)
-    register_prompts(server, runtime)
-    return server
+        tool.parameters = lean_input(tool.parameters, said)
+        tool.fn_metadata.output_schema = output_schema(spec.result_model)
+        built.append(tool)
+    return built
+
+
+@cache
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The published output schema of a result model (answers are built from the model, so valid by
+    construction; clients validate them against this)."""
+    return lean_output(model.model_json_schema())
 
 
 def enabled_tools(reasons: dict[str, str | None]) -> list[ToolSpec]:

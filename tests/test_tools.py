@@ -53,7 +53,7 @@ async def test_every_tool_is_named_titled_annotated_and_typed(shared_sandbox):
     for tool in tools:
         assert re.fullmatch(r"[a-z0-9_]{1,64}", tool.name)
         assert tool.title and tool.description
-        assert tool.annotations is not None and tool.annotations.title == tool.title
+        assert tool.annotations is not None and tool.annotations.title is None  # said once, as the title
         assert tool.annotations.read_only_hint is not None, f"{tool.name} leaves readOnlyHint unset"
         assert tool.annotations.open_world_hint is not None
         assert tool.output_schema and tool.output_schema["type"] == "object"

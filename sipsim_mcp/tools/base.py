@@ -6,12 +6,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from ..client import ApiResponse, SipsimClient
 from ..config import Settings
@@ -104,7 +104,9 @@ class WriteResult(Compact, Generic[T]):
         "made; its result is returned and nothing was sent again."
     )
     message: str = Field(description="What happened, and what to do next")
-    request: PlannedRequest | None = Field(None, description="The exact API request (previews)")
+    request: Annotated[PlannedRequest | None, WithJsonSchema({"type": "object"})] = Field(
+        None, description="The exact API request (previews)"
+    )
     confirmation_code: str | None = Field(
         None, description="Pass back as confirmation_code, with identical arguments, once the user agrees"
     )
@@ -145,9 +147,8 @@ class ToolSpec:
     @property
     def annotations(self) -> ToolAnnotations:
         if not self.write:
-            return ToolAnnotations(title=self.title, read_only_hint=True, open_world_hint=self.open_world)
+            return ToolAnnotations(read_only_hint=True, open_world_hint=self.open_world)
         return ToolAnnotations(
-            title=self.title,
             read_only_hint=False,
             destructive_hint=self.destructive,
             idempotent_hint=self.idempotent,

@@ -1,0 +1,158 @@
+"""Lean JSON schemas for tools/list: every byte of it is paid on every conversation.
+
+pydantic's schemas carry boilerplate that tells a model nothing: auto titles, `anyOf [X, null]` for
+fields the server never sends as null (answers leave nulls out), `"default": null`, the same parameter
+text in every tool. These functions strip it once, at registration, whatever the models say.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+Schema = dict[str, Any]
+
+NULL = {"type": "null"}
+STRING = {"type": "string"}
+
+#: Output schemas type the answer's fields and the fields of its objects and rows; deeper objects are
+#: typed as objects (their keys are in the answer itself).
+OUTPUT_DEPTH = 2
+
+#: Subschemas at least this large (compact JSON) that occur twice in one schema are shared via $defs.
+SHARE_OVER = 120
+
+_MAPS = ("properties", "$defs", "patternProperties")
+_ONE = ("items", "additionalProperties", "not", "contains")
+_MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+def _map(schema: Schema, fn: Callable[[Schema], Schema]) -> Schema:
+    """`schema` with `fn` applied to each of its direct subschemas."""
+    out: Schema = {}
+    for key, value in schema.items():
+        if key in _MAPS and isinstance(value, dict):
+            out[key] = {name: fn(sub) for name, sub in value.items()}
+        elif key in _ONE and isinstance(value, dict):
+            out[key] = fn(value)
+        elif key in _MANY and isinstance(value, list):
+            out[key] = [fn(sub) for sub in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _compact(node: Any) -> str:
+    return json.dumps(node, separators=(",", ":"), sort_keys=True)
+
+
+def _strip(schema: Schema, output: bool) -> Schema:
+    """Drop titles, null defaults and string length bounds (the server still enforces them); in outputs also
+    every default, description, format and closed-object flag. Collapse nullable unions."""
+    drop = {"title", "minLength", "maxLength"} | ({"default", "description", "format"} if output else set())
+    lean = {
+        key: value
+        for key, value in _map(schema, lambda sub: _strip(sub, output)).items()
+        if key not in drop
+        and not (key == "default" and value is None)
+        and not (output and key == "additionalProperties" and isinstance(value, bool))
+    }
+    options = lean.pop("anyOf", None)
+    if options is None:
+        return lean
+    options = [option for option in options if option != NULL]
+    if output and STRING in options and all(option.get("type") == "string" for option in options):
+        options = [STRING]  # one of some known strings, or any string: a string
+    return {**options[0], **lean} if len(options) == 1 else {**lean, "anyOf": options}
+
+
+def _inline(schema: Schema, defs: dict[str, Schema]) -> Schema:
+    if "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        return _inline({**target, **{k: v for k, v in schema.items() if k != "$ref"}}, defs)
+    return {k: v for k, v in _map(schema, lambda sub: _inline(sub, defs)).items() if k != "$defs"}
+
+
+def _nullable(schema: Schema) -> bool:
+    return schema.get("type") == "null" or NULL in schema.get("anyOf", ())
+
+
+def _unrequire_nullable(schema: Schema) -> Schema:
+    """Answers leave nulls out, so a field that may be null may also be missing."""
+    lean = _map(schema, _unrequire_nullable)
+    properties = lean.get("properties", {})
+    if isinstance(lean.get("required"), list):
+        required = [name for name in lean["required"] if not _nullable(properties.get(name, {}))]
+        if required:
+            lean["required"] = required
+        else:
+            del lean["required"]
+    return lean
+
+
+def _cut(schema: Schema, level: int) -> Schema:
+    """Objects below OUTPUT_DEPTH keep only their type; only the answer itself lists required fields."""
+    if schema.get("type") == "object" or "properties" in schema:
+        if level > OUTPUT_DEPTH:
+            return {"type": "object"}
+        if level > 1:
+            schema = {key: value for key, value in schema.items() if key != "required"}
+        level += 1
+    return _map(schema, lambda sub: _cut(sub, level))
+
+
+def _share(schema: Schema) -> Schema:
+    """Hoist large subschemas that occur more than once into $defs."""
+    counts: dict[str, int] = {}
+
+    def count(sub: Schema) -> Schema:
+        text = _compact(sub)
+        if len(text) >= SHARE_OVER:
+            counts[text] = counts.get(text, 0) + 1
+        return _map(sub, count)
+
+    _map(schema, count)
+    names = {text: f"s{i}" for i, text in enumerate(text for text, n in counts.items() if n > 1)}
+    if not names:
+        return schema
+    defs: dict[str, Schema] = {}
+
+    def replace(sub: Schema) -> Schema:
+        name = names.get(_compact(sub))
+        if name is None:
+            return _map(sub, replace)
+        if name not in defs:
+            defs[name] = _map(sub, replace)
+        return {"$ref": f"#/$defs/{name}"}
+
+    return {**_map(schema, replace), "$defs": defs}
+
+
+def lean_output(schema: Schema) -> Schema:
+    """An output schema reduced to types and structure: what a client validates, nothing it ignores."""
+    inlined = _inline(schema, schema.get("$defs", {}))
+    return _share(_cut(_strip(_unrequire_nullable(inlined), output=True), 1))
+
+
+def lean_input(schema: Schema, said: dict[str, set[str]]) -> Schema:
+    """An input schema without pydantic's boilerplate, each parameter's text said once per server.
+
+    `said` maps a parameter name to the descriptions earlier tools gave it; a later tool with the same
+    parameter and text leaves the text out (its own description points to the first tool).
+    """
+    lean = _strip(schema, output=False)
+    properties = lean.get("properties", {})
+    for name, sub in properties.items():
+        properties[name] = _once(sub, said.setdefault(name, set()))
+    return lean
+
+
+def _once(schema: Schema, said: set[str]) -> Schema:
+    lean = _map(schema, lambda sub: _once(sub, said))
+    text = lean.get("description")
+    if isinstance(text, str):
+        if text in said:
+            del lean["description"]
+        said.add(text)
+    return lean
