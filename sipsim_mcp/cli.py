@@ -12,6 +12,7 @@ from . import __version__
 from .config import ConfigError, Settings, load_settings
 from .demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, demo_environment, demo_settings
 from .redact import RedactingFilter
+from .sandbox.variants import VARIANTS, parse_variants
 
 logger = logging.getLogger("sipsim_mcp")
 
@@ -43,14 +44,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
 def run_sandbox(args: argparse.Namespace) -> None:
     from .sandbox import Sandbox, SandboxConfig
 
-    sandbox = Sandbox(SandboxConfig(seed=args.seed, calls=args.calls))
+    sandbox = Sandbox(SandboxConfig(seed=args.seed, calls=args.calls, variant=args.variant))
     print(
         f"SIPSIM simulator: API http://{args.host}:{args.port}/api/v2, token http://{args.host}:{args.port}/oauth/token\n"
-        f"client id {DEMO_CLIENT_ID!r}, client secret {DEMO_CLIENT_SECRET!r}, {args.calls} calls (seed {args.seed}). "
+        f"client id {DEMO_CLIENT_ID!r}, client secret {DEMO_CLIENT_SECRET!r}, {args.calls} calls (seed {args.seed}), "
+        f"variant {args.variant}. "
         "Ctrl-C stops it.",
         flush=True,
     )
     sandbox.serve_forever(args.host, args.port)
+
+
+def _variant(text: str) -> str:
+    try:
+        parse_variants(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,6 +84,14 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--seed", type=int, default=7, help="seed of the generated data set (default 7)")
     sandbox.add_argument("--calls", type=int, default=5000, help="number of calls to generate (default 5000)")
+    sandbox.add_argument(
+        "--variant",
+        default="standard",
+        type=_variant,
+        metavar="NAME[,NAME]",
+        help="serve the same data in another plausible shape of the real API: "
+        + "; ".join(f"{v.name} ({v.description})" for v in VARIANTS.values()),
+    )
     doctor = commands.add_parser("doctor", help="check the configuration, credentials, scopes and API")
     doctor.add_argument("--demo", action="store_true", help="check against the bundled simulator")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")

@@ -15,6 +15,22 @@ from sipsim_mcp.sandbox import Sandbox, SandboxConfig
 #: The simulator's data ends here, and the server's clock reads this: Saturday 28 Nov 2026, 10:00 in Paris.
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 
+#: Shape variant of every simulator the fixtures start (`pytest --variant NAME`; see sandbox/variants.py).
+VARIANT = "standard"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--variant",
+        default="standard",
+        help="serve the simulator of every fixture in this shape variant (comma-separated names)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global VARIANT
+    VARIANT = config.getoption("--variant")
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -22,7 +38,7 @@ def anyio_backend() -> str:
 
 
 def make_sandbox(**options: Any) -> Sandbox:
-    return Sandbox(SandboxConfig(anchor=NOW, **options)).start()
+    return Sandbox(SandboxConfig(**{"anchor": NOW, "variant": VARIANT, **options})).start()
 
 
 @pytest.fixture(scope="session")

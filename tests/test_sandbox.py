@@ -492,7 +492,8 @@ def test_get_one_call(client: httpx.Client, sb: Sandbox) -> None:
     assert r.status_code == 200 and r.json()["data"] == sb.data.call(100042)
     r = client.get("/calls/999")
     assert r.status_code == 404 and errors_of(r) == ["Call not found"]
-    r = client.get("/calls/call_123")
+    assert client.get("/calls/call_100042").json()["data"]["id"] == 100042  # the string_ids variant's form
+    r = client.get("/calls/call_abc")
     assert r.status_code == 400 and errors_of(r) == ["Invalid call id"]
 
 
@@ -526,7 +527,7 @@ def test_call_tags(fresh: Callable[..., Sandbox]) -> None:
         assert c.post(f"/calls/{call['id']}/tags", json={"tag_id": 3}).json()["data"]["tags"] == call["tags"]
         assert len(call["tags"]) == 1
         assert errors_of(c.post(f"/calls/{call['id']}/tags", json={"tag_id": 99})) == ["Tag not found"]
-        assert errors_of(c.post(f"/calls/{call['id']}/tags", json={"tag_id": "3"})) == ["tag_id is required"]
+        assert errors_of(c.post(f"/calls/{call['id']}/tags", json={"tag_id": "three"})) == ["tag_id is required"]
         assert errors_of(c.post("/calls/1/tags", json={"tag_id": 3})) == ["Call not found"]
         r = c.delete(f"/calls/{call['id']}/tags/3")
         assert r.status_code == 200 and r.json()["data"]["tags"] == [] == call["tags"]

@@ -11,5 +11,6 @@ from .config import ALL_SCOPES, ClientSpec, SandboxConfig
 from .dataset import SandboxData
 from .runner import Sandbox
 from .state import Fault, LoggedRequest
+from .variants import VARIANTS
 
-__all__ = ["ALL_SCOPES", "ClientSpec", "Fault", "LoggedRequest", "Sandbox", "SandboxConfig", "SandboxData"]
+__all__ = ["ALL_SCOPES", "VARIANTS", "ClientSpec", "Fault", "LoggedRequest", "Sandbox", "SandboxConfig", "SandboxData"]

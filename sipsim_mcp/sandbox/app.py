@@ -21,7 +21,8 @@ from starlette.routing import Route
 from .config import ALL_SCOPES, ordered_scopes
 from .handlers import ROUTES, Ctx
 from .state import Fault, LoggedRequest, SandboxState
-from .wire import ApiError, envelope_response, error_response, json_response, oauth_error
+from .variants import respond, token_body
+from .wire import ApiError, error_response, json_response, oauth_error
 
 logger = logging.getLogger("sipsim_mcp.sandbox")
 
@@ -113,7 +114,7 @@ def _api(state: SandboxState, request: Request, raw: bytes, path: str) -> Respon
             raise ApiError(400, "Request body must be JSON") from None
     ctx = Ctx(state, match.groupdict(), request.query_params, body)
     with state.lock:  # serialised under the lock too: handlers answer with the live dicts
-        return envelope_response(route.handler(ctx))
+        return respond(state.variants, route.handler.__name__, method, route.handler(ctx))
 
 
 # --------------------------------------------------------------------------- token endpoint
@@ -163,7 +164,7 @@ def _token(state: SandboxState, request: Request, raw: bytes) -> Response:
         "scope": " ".join(granted),
         "created_at": int(issued.created_at),
     }
-    return json_response(payload, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return json_response(token_body(state.variants, payload), 200, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 # --------------------------------------------------------------------------- app

@@ -78,3 +78,4 @@ class SandboxConfig:
     transcription_delay: float = 0.0
     summary_delay: float = 0.0
     webhook_url: str | None = "https://hooks.example.com/sipsim"
+    variant: str = "standard"  # shape variant(s) of the answers, comma-separated (see variants.py)

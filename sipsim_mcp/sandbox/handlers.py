@@ -18,6 +18,7 @@ from .transcripts import make_summary, make_transcript
 from .wire import (
     ApiError,
     Ok,
+    as_id,
     id_list,
     is_int,
     list_page,
@@ -154,8 +155,8 @@ def h_get_call(ctx: Ctx) -> Ok:
 
 def h_create_call(ctx: Ctx) -> Ok:
     body, errors = ctx.obj(), []
-    phone_id, number = body.get("phone_id"), body.get("number")
-    if not is_int(phone_id):
+    phone_id, number = as_id(body.get("phone_id")), body.get("number")
+    if phone_id is None:
         errors.append("phone_id is required")
     if not isinstance(number, str) or not E164.fullmatch(number):
         errors.append("number must be an E.164 phone number, e.g. +33612345678")
@@ -182,8 +183,8 @@ def h_create_call(ctx: Ctx) -> Ok:
 
 def h_add_call_tag(ctx: Ctx) -> Ok:
     call = ctx.call()
-    tag_id = ctx.obj().get("tag_id")
-    if not is_int(tag_id):
+    tag_id = as_id(ctx.obj().get("tag_id"))
+    if tag_id is None:
         raise ApiError(422, "tag_id is required")
     tag = ctx.data.tag(tag_id)
     if tag is None:
@@ -319,7 +320,7 @@ def _check_value(rule: str, value: Any, path: str, data: SandboxData) -> str | N
     if rule == "int_or_null":
         return None if value is None or is_int(value) else f"{path} must be an integer or null"
     if rule == "phone_ref":
-        ok = value is None or (is_int(value) and data.phone(value) is not None)
+        ok = value is None or ((ref := as_id(value)) is not None and data.phone(ref) is not None)
         return None if ok else f"{path} must be the id of an existing phone or null"
     # timeout
     ok = is_int(value) and 5 <= value <= 120

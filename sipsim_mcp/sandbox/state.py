@@ -12,6 +12,7 @@ from typing import Any
 
 from .config import ALL_SCOPES, SandboxConfig, ordered_scopes
 from .dataset import SandboxData, build_dataset
+from .variants import Variant, parse_variants
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SandboxState:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        self.variants: tuple[Variant, ...] = parse_variants(self.config.variant)
         self.data: SandboxData = build_dataset(self.config)
         self.requests: list[LoggedRequest] = []
         self.faults: list[Fault] = []

@@ -108,11 +108,24 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_ID = re.compile(r"(?:[A-Za-z]+_)?(\d{1,18})")
+
+
+def as_id(value: Any) -> int | None:
+    """An id as a JSON integer, digits or a prefixed string (``tag_3``, as the string_ids variant gives
+    them); else None."""
+    if is_int(value):
+        return value
+    m = _ID.fullmatch(value) if isinstance(value, str) else None
+    return int(m.group(1)) if m else None
+
+
 def path_id(raw: str, what: str) -> int:
     """A numeric id from the URL path; 400 if it is not one."""
-    if not raw.isdigit() or len(raw) > 18:
+    value = as_id(raw)
+    if value is None:
         raise ApiError(400, f"Invalid {what} id")
-    return int(raw)
+    return value
 
 
 def id_list(query: Mapping[str, str], name: str, errors: list[str]) -> set[int] | None:
@@ -120,11 +133,11 @@ def id_list(query: Mapping[str, str], name: str, errors: list[str]) -> set[int] 
     raw = query.get(name)
     if raw is None or not raw.strip():
         return None
-    parts = [p.strip() for p in raw.split(",")]
-    if not all(p.isdigit() and len(p) <= 18 for p in parts):
+    ids = [as_id(p.strip()) for p in raw.split(",")]
+    if None in ids:
         errors.append(f"{name} must be comma-separated integer ids")
         return None
-    return {int(p) for p in parts}
+    return {i for i in ids if i is not None}
 
 
 def parse_limit(query: Mapping[str, str], errors: list[str]) -> int:
@@ -152,6 +165,8 @@ def page_after(query: Mapping[str, str]) -> int | None:
     raw = query.get("page")
     if raw is None or raw == "":
         return None
+    if raw.isdigit() and len(raw) <= 18:  # a bare last id (the loose_pagination variant's token)
+        return int(raw)
     try:
         decoded = json.loads(base64.b64decode(raw, validate=True))
         last = decoded["id"]
