@@ -25,6 +25,7 @@ from .resources import register_resources
 from .schemas import lean_input, lean_output
 from .tools.base import Runtime, ToolSpec
 from .tools.inventory import TOOLS, TOOLS_BY_NAME
+from .views import apps_extension, tool_meta
 
 INSTRUCTIONS = """\
 Tools for one SIPSIM telephony account: call history, phone lines, tags, click-to-call.
@@ -108,6 +109,8 @@ def build_server(
     runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
     key = settings.confirm_key.get_secret_value() if settings.confirm_key else None
     guards = Guards(AuditLog(settings.audit_log), key)
+    specs = enabled_tools(reasons)
+    views = {spec.view for spec in specs if spec.view}
 
     server = SipsimServer(
         "sipsim",
@@ -119,7 +122,8 @@ def build_server(
         log_level=settings.log_level,
         unavailable={name: reason for name, reason in reasons.items() if reason},
         guards=guards,
-        tools=tools(enabled_tools(reasons), runtime, guards),
+        tools=tools(specs, runtime, guards),
+        extensions=[apps_extension(views)] if views else None,
         **server_options,
     )
     register_resources(server, runtime)
@@ -138,6 +142,7 @@ def tools(specs: list[ToolSpec], runtime: Runtime, guards: Guards) -> list[Tool]
             title=spec.title,
             description=spec.description,
             annotations=spec.annotations,
+            meta=tool_meta(spec.view) if spec.view else None,
         )
         tool.parameters = lean_input(tool.parameters, said)
         tool.fn_metadata.output_schema = output_schema(spec.result_model)

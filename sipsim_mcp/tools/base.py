@@ -135,6 +135,7 @@ class ToolSpec:
     open_world: bool = False
     also_needs: tuple[str, ...] = ()  # scopes needed besides the endpoint's (names resolved, current state read)
     hints: Mapping[int, str] = field(default_factory=dict)
+    view: str | None = None  # the ui:// resource (MCP Apps) that draws the result, in hosts that render apps
 
     @property
     def description(self) -> str:

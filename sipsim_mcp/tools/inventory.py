@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import endpoints as ep
 from ..models import Phone, Summary, Tag, WebhookSetting
+from ..views import CALLS_DASHBOARD
 from . import account, ai, calls, insights, lines, tags
 from .base import ToolSpec, read, write
 
@@ -27,8 +28,10 @@ UNKNOWN_EVENT = {404: "list_webhook_events shows the event names."}
 TOOLS: tuple[ToolSpec, ...] = (
     # name                      title                           endpoint                  input                  output                handler
     read("get_account",         "Get account",                  ep.GET_ACCOUNT,           account.NoInput,       account.AccountView,  account.get_account),
-    read("list_calls",          "List calls",                   ep.LIST_CALLS,            calls.ListCallsInput,  calls.CallPage,       calls.list_calls),
-    read("summarize_calls",     "Summarize calls",              ep.LIST_CALLS,            insights.SummarizeInput, insights.CallSummary, insights.summarize_calls),
+    read("list_calls",          "List calls",                   ep.LIST_CALLS,            calls.ListCallsInput,  calls.CallPage,       calls.list_calls,
+         view=CALLS_DASHBOARD),
+    read("summarize_calls",     "Summarize calls",              ep.LIST_CALLS,            insights.SummarizeInput, insights.CallSummary, insights.summarize_calls,
+         view=CALLS_DASHBOARD),
     read("get_call",            "Get call",                     ep.GET_CALL,              calls.GetCallInput,    calls.CallDetail,     calls.get_call),
     write("start_call",         "Start a call (click-to-call)", ep.START_CALL,            calls.StartCallInput,  calls.StartedCall,    calls.start_call,
           destructive=False, idempotent=False, open_world=True, also_needs=("phones.read",)),

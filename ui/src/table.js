@@ -1,0 +1,90 @@
+// Rows of list_calls as a sortable table. Known columns come in a fixed, readable order; any column
+// the server adds later is shown too, after them, as text.
+
+import { caller, count, duration, moment } from "./format.js";
+import { h } from "./dom.js";
+
+const badge = (value) => (value == null ? "–" : h("span", { class: `badge badge-${value}` }, String(value)));
+
+const KNOWN = [
+  { key: "time", label: "Time", show: (r) => h("time", { datetime: r.time }, moment(r.time)) },
+  { key: "direction", label: "Direction", show: (r) => r.direction },
+  { key: "type", label: "Type", show: (r) => badge(r.type) },
+  { key: "outcome", label: "Outcome", show: (r) => badge(r.outcome) },
+  { key: "status", label: "Status", show: (r) => r.status },
+  { key: "line", label: "Line", show: (r) => r.line },
+  { key: "employee", label: "Employee", show: (r) => r.employee },
+  { key: "from", label: "From", show: (r) => caller(r.from, r.caller_name) },
+  { key: "to", label: "To", show: (r) => r.to },
+  { key: "duration_s", label: "Duration", numeric: true, show: (r) => duration(r.duration_s) },
+  { key: "wait_s", label: "Wait", numeric: true, show: (r) => duration(r.wait_s) },
+  {
+    key: "tags",
+    label: "Tags",
+    show: (r) => (r.tags?.length ? h("span", { class: "tags" }, ...r.tags.map((t) => h("span", { class: "tag" }, t))) : ""),
+  },
+];
+const HIDDEN = new Set(["id", "caller_name"]);
+
+const text = (value) => (value == null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value));
+
+/** The columns present in `rows`, known ones first. */
+export function columnsOf(rows) {
+  const present = new Set(rows.flatMap((r) => Object.keys(r)));
+  const known = KNOWN.filter((c) => present.has(c.key));
+  const extra = [...present]
+    .filter((k) => !HIDDEN.has(k) && !KNOWN.some((c) => c.key === k))
+    .map((k) => ({ key: k, label: k.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase()), show: (r) => text(r[k]) }));
+  return [...known, ...extra];
+}
+
+function compare(a, b) {
+  if (a == null) return b == null ? 0 : 1;
+  if (b == null) return -1;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return text(a).localeCompare(text(b));
+}
+
+export function sorted(rows, sort) {
+  const sign = sort.dir === "asc" ? 1 : -1;
+  return [...rows].sort((a, b) => {
+    const [x, y] = [a[sort.key], b[sort.key]];
+    if (x == null || y == null) return compare(x, y); // blanks last either way
+    return sign * compare(x, y);
+  });
+}
+
+/** The table element; `onSort(key)` is called when a column header is activated. */
+export function callsTable(rows, sort, onSort) {
+  const columns = columnsOf(rows);
+  const head = h(
+    "tr",
+    {},
+    ...columns.map((c) => {
+      const active = sort.key === c.key;
+      const state = active ? (sort.dir === "asc" ? "ascending" : "descending") : "none";
+      return h(
+        "th",
+        { scope: "col", "aria-sort": state, class: c.numeric ? "num" : null },
+        h(
+          "button",
+          { type: "button", class: "sort", "data-key": `sort:${c.key}`, onclick: () => onSort(c.key) },
+          c.label,
+          h("span", { class: "arrow", "aria-hidden": "true" }, active ? (sort.dir === "asc" ? "▲" : "▼") : "↕"),
+        ),
+      );
+    }),
+  );
+  const body = sorted(rows, sort).map((r) =>
+    h(
+      "tr",
+      { "data-id": r.id },
+      ...columns.map((c) => h("td", { class: c.numeric ? "num" : null }, c.show(r) ?? "")),
+    ),
+  );
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h("table", { class: "calls-table" }, h("caption", { class: "sr-only" }, `${count(rows.length)} calls`), h("thead", {}, head), h("tbody", {}, ...body)),
+  );
+}
