@@ -75,7 +75,8 @@ async def test_the_packed_bundle_runs_with_the_manifest_command(unpacked_bundle:
     unpacked = unpacked_bundle
     shipped = {str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()}
     assert {"manifest.json", "pyproject.toml", "README.md", "server/main.py", "sipsim_mcp/server.py"} <= shipped
-    assert not any(name.startswith(("tests/", "evals/", ".ci/", ".cache/")) for name in shipped)
+    assert "sipsim_mcp/ui/calls_dashboard.html" in shipped  # the built view; its sources and npm packages are not
+    assert not any(name.startswith(("tests/", "evals/", ".ci/", ".cache/", "ui/", "docs/")) for name in shipped)
 
     # Start it as a host would: the manifest's command, ${__dirname} and ${user_config.*} filled in.
     config = json.loads((unpacked / "manifest.json").read_text())["server"]["mcp_config"]
