@@ -56,7 +56,7 @@ def test_the_test_command_is_what_ci_runs():
 
 
 def test_the_demo_command_is_the_documented_one():
-    block = re.search(r"## Try it in one command\n\n```bash\n(.*?)```", README, re.S).group(1).strip()
+    block = re.search(r"## Try it in one command\n(?:(?!\n## ).)*?```bash\n(.*?)```", README, re.S).group(1).strip()
     assert block.endswith("pip install -e . && sipsim-mcp --demo")
 
 

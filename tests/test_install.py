@@ -1,0 +1,156 @@
+"""A newcomer's first hour, as README tells it: its install blocks run as written in a copy of the
+checkout (a virtualenv, `pip install .`, `python -m build`, the wheel in a second clean virtualenv,
+`uvx --from` the wheel), then the installed server answers MCP and Claude Code connects with README's
+own `claude mcp add` lines. Everything is built once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from sipsim_mcp import __version__
+
+from .external import ROOT, node_tool, server_env
+from .mcp_helpers import data
+
+pytestmark = pytest.mark.external
+
+README = (ROOT / "README.md").read_text()
+WHEEL = f"sipsim_mcp-{__version__}-py3-none-any.whl"
+SDIST = f"sipsim_mcp-{__version__}.tar.gz"
+
+
+def bash_blocks(heading: str) -> list[str]:
+    """The ```bash blocks of one README section, as written."""
+    section = README.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, re.S)
+
+
+def shell_env(home: Path, *path_first: Path) -> dict[str, str]:
+    """A shell for a newcomer: their own HOME, system tools first on PATH (this test run's virtualenv
+    last, only for `uv`), the download caches of this machine reused."""
+    real_cache = Path.home() / ".cache"
+    ours = str(Path(sys.executable).parent)
+    path = [str(p) for p in path_first] + [p for p in os.environ["PATH"].split(os.pathsep) if p != ours] + [ours]
+    env = {k: v for k, v in server_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    return {
+        **env,
+        "HOME": str(home),
+        "PATH": os.pathsep.join(path),
+        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR", str(real_cache / "pip")),
+        "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(real_cache / "uv")),
+    }
+
+
+@dataclass
+class Install:
+    checkout: Path
+    home: Path
+    output: str
+
+    @property
+    def command(self) -> Path:
+        """`sipsim-mcp` as the wheel block installs it: ~/.sipsim-mcp/bin/sipsim-mcp."""
+        return self.home / ".sipsim-mcp" / "bin" / "sipsim-mcp"
+
+
+def copy_checkout(target: Path) -> None:
+    """The files of this checkout a clone would have (tracked and new, not ignored ones)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
+    base = tmp_path_factory.mktemp("newcomer")
+    checkout, home = base / "sipsim-mcp", base / "home"
+    home.mkdir()
+    copy_checkout(checkout)
+    [checkout_block, wheel_block] = bash_blocks("Install")[:2]
+    script = "set -euo pipefail\n" + checkout_block + wheel_block
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=checkout,
+        env=shell_env(home),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Install(checkout, home, result.stdout)
+
+
+def test_readme_install_blocks_run_as_written(installed: Install):
+    out = installed.output
+    assert out.count(f"sipsim-mcp {__version__}") == 2  # --version from the checkout install and through uvx
+    assert out.count("all good") == 2  # doctor --demo from the checkout install and from the wheel
+    assert installed.command.exists()
+
+
+def test_the_build_writes_the_files_readme_names(installed: Install):
+    dist = installed.checkout / "dist"
+    assert sorted(p.name for p in dist.iterdir()) == sorted([WHEEL, SDIST])
+    with tarfile.open(dist / SDIST) as sdist:
+        shipped = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "server.json", "manifest.json", "sipsim_mcp/cli.py"} <= shipped
+    assert not any(name.startswith(("tests/", "evals/", ".ci/")) for name in shipped)
+    with zipfile.ZipFile(dist / WHEEL) as wheel:
+        names = set(wheel.namelist())
+    assert f"sipsim_mcp-{__version__}.dist-info/licenses/LICENSE" in names
+    assert "sipsim_mcp/sandbox/dataset.py" in names
+
+
+@pytest.mark.anyio
+async def test_the_installed_wheel_serves_mcp(installed: Install):
+    params = StdioServerParameters(command=str(installed.command), args=["--demo"], env=server_env(), cwd="/")
+    async with Client(params, mode="legacy", read_timeout_seconds=120) as client:
+        tools = (await client.list_tools()).tools
+        summary = data(await client.call_tool("summarize_calls", {"since": "last_30_days"}))
+    assert len(tools) == 21
+    assert summary["totals"]["calls"] > 100
+
+
+def test_claude_code_connects_with_the_readme_lines(installed: Install, tmp_path: Path):
+    """README's `claude mcp add` lines for the demo and for an account, typed in the shell where the
+    wheel is installed, then `claude mcp list` (which starts and connects to each server)."""
+    claude = node_tool("claude")
+    lines = [line for line in bash_blocks("Connect a client")[0].splitlines() if line.startswith("claude mcp add")]
+    stdio = [line for line in lines if "--transport http" not in line]
+    assert len(stdio) == 2
+    env = {
+        **shell_env(tmp_path, installed.command.parent, claude.parent),
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    for line in stdio:
+        subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
+    listed = subprocess.run(
+        [str(claude), "mcp", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    ).stdout
+    status = {line.split(":")[0]: line for line in listed.splitlines() if line.startswith("sipsim")}
+    assert set(status) == {"sipsim-demo", "sipsim"}, listed
+    assert all("Connected" in line for line in status.values()), listed
+    recorded = json.loads((tmp_path / ".claude.json").read_text())
+    assert str(installed.command) in json.dumps(recorded)  # the absolute path, usable from anywhere
