@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,16 +30,92 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
-def serve(settings: Settings, args: argparse.Namespace) -> None:
+def _log_level() -> str:
+    """SIPSIM_LOG_LEVEL, or WARNING when the configuration cannot be read (doctor reports why)."""
+    try:
+        return load_settings().log_level
+    except ConfigError:
+        return "WARNING"
+
+
+WAITING = """\
+sipsim-mcp is an MCP server: it now waits for an MCP client to speak MCP on stdin, so it shows nothing
+here. MCP clients (Claude Desktop, Claude Code, the Inspector...) start it themselves: see README.md,
+"Connect a client". To see what it does: sipsim-mcp --demo. To check a setup: sipsim-mcp doctor.
+Ctrl-C quits."""
+
+
+def setup_problem(exc: ConfigError) -> str:
+    """What a host's user reads on every tool call when the server cannot reach SIPSIM: the fix."""
+    return (
+        f"The SIPSIM server is not set up, so its tools cannot answer yet. {exc} Fix this in the `env` of "
+        "this server's entry in the MCP client's configuration, then restart the server."
+    )
+
+
+def serve_stdio(args: argparse.Namespace) -> None:
+    """Serve MCP on stdin/stdout. A configuration problem does not stop the server: the handshake
+    completes and every tool call returns the fix (hosts show tool results, not stderr)."""
     from .server import build_server
 
-    settings.require_credentials()
-    if args.transport == "stdio":
-        build_server(settings).run()
+    try:
+        environment = load_settings()
+    except ConfigError as exc:
+        configure_logging("WARNING")
+        serve_setup(exc, None)
         return
-    from .http import run_http
+    configure_logging(environment.log_level)
+    if args.demo or environment.demo:
+        with demo_environment() as sandbox:
+            settings = demo_settings(sandbox)
+            if sys.stdin.isatty():
+                # A person at a terminal, not an MCP host on a pipe: show what the server does.
+                import anyio
 
-    run_http(settings, host=args.host, port=args.port, stateless=args.stateless)
+                from .tour import tour
+
+                anyio.run(tour, settings, print)
+                return
+            build_server(settings).run()
+        return
+    try:
+        environment.require_credentials()
+        server = build_server(environment)
+    except ConfigError as exc:
+        serve_setup(exc, environment)
+        return
+    if sys.stdin.isatty():
+        print(WAITING, file=sys.stderr, flush=True)
+    server.run()
+
+
+def serve_setup(exc: ConfigError, settings: Settings | None) -> None:
+    """Serve the setup server for `exc`; its fix is logged once too."""
+    from .server import build_setup_server
+
+    text = setup_problem(exc)
+    logger.error("%s", text)
+    if sys.stdin.isatty():
+        print(WAITING, file=sys.stderr, flush=True)
+    build_setup_server(text, settings).run()
+
+
+def serve_http(args: argparse.Namespace) -> None:
+    """Serve streamable HTTP. Unlike stdio, a configuration problem stops it: an operator reads stderr,
+    and a deployment that cannot work should not look healthy."""
+    from .http import MCP_PATH, base_url, run_http
+
+    environment = load_settings()
+    configure_logging(environment.log_level)
+    with contextlib.ExitStack() as stack:
+        if args.demo or environment.demo:
+            settings = demo_settings(stack.enter_context(demo_environment()))
+        else:
+            environment.require_credentials()
+            settings = environment
+        url = f"{base_url(args.host, args.port)}{MCP_PATH}"
+        print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr, flush=True)
+        run_http(settings, host=args.host, port=args.port, stateless=args.stateless)
 
 
 def run_sandbox(args: argparse.Namespace) -> None:
@@ -93,7 +170,10 @@ def parser() -> argparse.ArgumentParser:
         + "; ".join(f"{v.name} ({v.description})" for v in VARIANTS.values()),
     )
     doctor = commands.add_parser("doctor", help="check the configuration, credentials, scopes and API")
-    doctor.add_argument("--demo", action="store_true", help="check against the bundled simulator")
+    # SUPPRESS: `--demo` given before the subcommand is not reset by the subcommand's default.
+    doctor.add_argument(
+        "--demo", action="store_true", default=argparse.SUPPRESS, help="check against the bundled simulator"
+    )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return main
 
@@ -105,26 +185,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             configure_logging("WARNING")
             run_sandbox(args)
             return
-        environment = load_settings()
-        configure_logging(environment.log_level)
         if args.command == "doctor":
             from .doctor import run_doctor
 
+            configure_logging(_log_level())
             sys.exit(run_doctor(demo=args.demo, as_json=args.json))
-        if args.demo or environment.demo:
-            with demo_environment() as sandbox:
-                settings = demo_settings(sandbox)
-                if args.transport == "stdio" and sys.stdin.isatty():
-                    # A person at a terminal, not an MCP host on a pipe: show what the server does.
-                    import anyio
-
-                    from .tour import tour
-
-                    anyio.run(tour, settings, print)
-                    return
-                serve(settings, args)
+        if args.transport == "stdio":
+            serve_stdio(args)
         else:
-            serve(environment, args)
+            serve_http(args)
     except ConfigError as exc:
         print(f"sipsim-mcp: {exc}", file=sys.stderr)
         sys.exit(2)

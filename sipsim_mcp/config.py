@@ -170,8 +170,8 @@ class Settings(BaseSettings):
         if not self.has_credentials:
             raise ConfigError(
                 "SIPSIM credentials are missing: set SIPSIM_CLIENT_ID and SIPSIM_CLIENT_SECRET to the client id "
-                "and secret of your SIPSIM API integration, or run `sipsim-mcp --demo` to try the server "
-                "against the bundled simulator."
+                "and secret of your SIPSIM API integration (SIPSIM dashboard, Integrations, API), or run "
+                "`sipsim-mcp --demo` (or set SIPSIM_DEMO=true) to try the server against the bundled simulator."
             )
         assert self.client_id is not None and self.client_secret is not None
         return self.client_id, self.client_secret

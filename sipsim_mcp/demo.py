@@ -36,7 +36,7 @@ def demo_environment(seed: int = 7) -> Iterator[Any]:
     from .sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig(seed=seed)) as sandbox:
-        logger.warning("Demo mode: serving the bundled SIPSIM simulator at %s (no real account used)", sandbox.base_url)
+        logger.info("Demo mode: serving the bundled SIPSIM simulator at %s (no real account used)", sandbox.base_url)
         yield sandbox
 
 

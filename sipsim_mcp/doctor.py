@@ -30,9 +30,11 @@ class Check(BaseModel):
 
 
 class ScopeReport(BaseModel):
+    """Configured scopes, and which SIPSIM granted: `granted` is None (unknown) until a token was obtained."""
+
     configured: list[str] = Field(default_factory=list)
-    granted: list[str] = Field(default_factory=list)
-    not_granted: list[str] = Field(default_factory=list)
+    granted: list[str] | None = None
+    not_granted: list[str] | None = None
 
 
 class ToolReport(BaseModel):
@@ -100,8 +102,8 @@ async def _api(api: SipsimClient, settings: Settings, report: Report) -> None:
     report.add("api", "ok", detail)
 
 
-async def diagnose(settings: Settings) -> Report:
-    report = Report()
+async def diagnose(settings: Settings, report: Report | None = None) -> Report:
+    report = report or Report()
     report.add(
         "configuration",
         "ok",
@@ -141,8 +143,12 @@ def render(report: Report) -> str:
     lines = [f"sipsim-mcp doctor {report.version}"]
     lines += [f"[{marks[c.status]}] {c.name}: {c.detail}" for c in report.checks]
     if report.scopes.configured:
+        granted = report.scopes.granted
         lines.append(f"scopes configured: {' '.join(report.scopes.configured)}")
-        lines.append(f"scopes granted:    {' '.join(report.scopes.granted) or '-'}")
+        if granted is None:
+            lines.append("scopes granted:    unknown (no token was obtained)")
+        else:
+            lines.append(f"scopes granted:    {' '.join(granted) or 'none of them'}")
     if report.tools.enabled:
         lines.append(f"tools offered: {', '.join(report.tools.enabled)}")
     for name, why in report.tools.hidden.items():
@@ -152,18 +158,22 @@ def render(report: Report) -> str:
 
 
 def run_doctor(*, demo: bool, as_json: bool) -> int:
-    """Print the report; 0 when all is well, 1 otherwise."""
+    """Print the report on stdout (text or JSON, a configuration error included); 0 when all is well,
+    1 otherwise. Demo mode comes from `demo` (--demo) or SIPSIM_DEMO."""
+    report = Report()
 
-    async def main() -> Report:
-        if demo:
+    async def main() -> None:
+        settings = load_settings()
+        if demo or settings.demo:
             with demo_environment() as sandbox:
-                return await diagnose(demo_settings(sandbox))
-        return await diagnose(load_settings())
+                report.add("demo", "ok", f"the bundled SIPSIM simulator at {sandbox.base_url}, no real account used")
+                await diagnose(demo_settings(sandbox), report)
+        else:
+            await diagnose(settings, report)
 
     try:
-        report = anyio.run(main)
+        anyio.run(main)
     except ConfigError as exc:
-        report = Report()
         report.add("configuration", "fail", str(exc))
     sys.stdout.write((report.model_dump_json(indent=2) if as_json else render(report)) + "\n")
     return 0 if report.ok else 1

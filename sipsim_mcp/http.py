@@ -93,7 +93,7 @@ def http_app(
 
 def run_http(settings: Settings, *, host: str, port: int, stateless: bool) -> None:
     app = http_app(settings, host=host, port=port, stateless=stateless)
-    logger.warning(
+    logger.info(
         "Serving MCP at %s%s (%s%s)",
         base_url(host, port),
         MCP_PATH,

@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, InputRequiredResult
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from . import __version__
 from .client import SipsimClient
@@ -63,16 +63,27 @@ def availability(settings: Settings) -> dict[str, str | None]:
 
 
 class SipsimServer(MCPServer):
-    """MCPServer that refuses unknown arguments, explains unavailable tools and rewrites validation errors."""
+    """MCPServer that refuses unknown arguments, explains unavailable tools and rewrites validation errors.
+    With a `setup_problem`, every tool call answers that problem (the fix) instead."""
 
-    def __init__(self, *args: Any, unavailable: dict[str, str], guards: Guards, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        unavailable: dict[str, str],
+        guards: Guards,
+        setup_problem: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.unavailable = unavailable
         self.guards = guards
+        self.setup_problem = setup_problem
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if self.setup_problem:
+            raise ToolError(self.setup_problem)
         if name in self.unavailable:
             raise ToolError(f"The tool {name} is not available on this server: it is {self.unavailable[name]}.")
         spec = TOOLS_BY_NAME.get(name)
@@ -97,11 +108,13 @@ def build_server(
     *,
     api: SipsimClient | None = None,
     now: Callable[[], datetime] | None = None,
+    setup_problem: str | None = None,
     **server_options: Any,
 ) -> SipsimServer:
     """The server for `settings`: only the tools its scopes, read-only mode and tool list allow.
 
     `server_options` go to MCPServer (the HTTP transport passes its token verifier and auth settings).
+    `setup_problem` makes the setup server (see `build_setup_server`).
     """
     reasons = availability(settings)
     api = api or SipsimClient(settings)
@@ -117,17 +130,19 @@ def build_server(
         title="SIPSIM",
         description="Call history, phone lines, tags and click-to-call for a SIPSIM telephony account.",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=f"NOT SET UP: {setup_problem}\n\n{INSTRUCTIONS}" if setup_problem else INSTRUCTIONS,
         website_url="https://app.sipsim.com/devs/docs",
         log_level=settings.log_level,
         unavailable={name: reason for name, reason in reasons.items() if reason},
         guards=guards,
         tools=tools(specs, runtime, guards),
         extensions=[apps_extension(views)] if views else None,
+        setup_problem=setup_problem,
         **server_options,
     )
-    register_resources(server, runtime)
-    register_prompts(server, runtime)
+    if setup_problem is None:
+        register_resources(server, runtime)
+        register_prompts(server, runtime)
     return server
 
 
@@ -155,6 +170,21 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The published output schema of a result model (answers are built from the model, so valid by
     construction; clients validate them against this)."""
     return lean_output(model.model_json_schema())
+
+
+def build_setup_server(problem: str, settings: Settings | None = None) -> SipsimServer:
+    """The server when SIPSIM cannot be used yet (no credentials, or a configuration error): it completes
+    the MCP handshake and lists the tools `settings` allow (the defaults' when unusable), and every tool
+    call answers `problem`, the fix. Hosts show tool results; they do not show the server's stderr."""
+    if settings is not None:
+        try:
+            availability(settings)
+        except ConfigError:
+            settings = None
+    usable = settings if settings is not None else Settings.model_construct()  # the defaults, unvalidated
+    # The API client is never used (every call answers `problem`), but it needs credentials to exist.
+    unused = usable.model_copy(update={"client_id": "unset", "client_secret": SecretStr("unset")})
+    return build_server(unused, setup_problem=problem)
 
 
 def enabled_tools(reasons: dict[str, str | None]) -> list[ToolSpec]:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from sipsim_mcp.doctor import diagnose
+from sipsim_mcp.doctor import diagnose, render
 from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
 from sipsim_mcp.tour import tour
 
@@ -53,16 +53,47 @@ async def test_the_demo_tour_shows_tools_answers_and_a_write_preview(shared_sand
     assert "claude mcp add sipsim" in text
 
 
-async def test_doctor_demo_passes_with_readable_and_json_output():
+async def test_doctor_demo_passes_with_readable_output():
     human = await run("doctor", "--demo")
-    machine = await run("doctor", "--demo", "--json")
-    assert human.returncode == 0, human.stdout.decode()
-    assert "all good" in human.stdout.decode()
-    report = json.loads(machine.stdout)
-    assert machine.returncode == 0 and report["ok"] is True
+    text = human.stdout.decode()
+    assert human.returncode == 0, text
+    assert "[ ok ] demo: the bundled SIPSIM simulator" in text and "all good" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("doctor", "--demo"), {}), (("--demo", "doctor"), {}), (("doctor",), {"SIPSIM_DEMO": "true"})],
+    ids=["after", "before", "environment"],
+)
+async def test_doctor_in_demo_mode_however_it_is_asked_for(args, env):
+    result = await run(*args, "--json", **env)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"] is True, report
     assert report["scopes"]["granted"] == report["scopes"]["configured"]
     assert len(report["tools"]["enabled"]) == 21
-    assert {check["name"] for check in report["checks"]} >= {"configuration", "credentials", "token", "api"}
+    assert [check["name"] for check in report["checks"]] == [
+        "demo",
+        "configuration",
+        "tools",
+        "credentials",
+        "token",
+        "api",
+    ]
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+async def test_doctor_reports_a_configuration_error_on_stdout_in_either_format(as_json):
+    result = await run("doctor", *(["--json"] if as_json else []), SIPSIM_TIMEZONE="Paris")
+    out = result.stdout.decode()
+    assert result.returncode == 1
+    if as_json:
+        report = json.loads(out)
+        assert report["ok"] is False and report["scopes"]["granted"] is None
+        [check] = report["checks"]
+        assert check["name"] == "configuration" and check["status"] == "fail"
+        assert "SIPSIM_TIMEZONE 'Paris' is not an IANA time zone" in check["detail"]
+    else:
+        assert "[FAIL] configuration: Invalid configuration: SIPSIM_TIMEZONE 'Paris'" in out
 
 
 async def test_doctor_without_credentials_fails_and_says_what_to_set():
@@ -84,11 +115,13 @@ async def test_doctor_reports_scopes_that_are_configured_but_not_granted():
     assert token.status == "fail" and "tags.read" in token.detail and "SIPSIM_SCOPES" in token.detail
 
 
-async def test_doctor_reports_wrong_credentials(shared_sandbox):
+async def test_doctor_reports_wrong_credentials_and_does_not_guess_the_granted_scopes(shared_sandbox):
     report = await diagnose(settings_for(shared_sandbox, client_secret="wrong"))
     assert report.ok is False
     assert any(c.name == "token" and "invalid_client" in c.detail for c in report.checks)
     assert "wrong" not in report.model_dump_json()
+    assert report.scopes.granted is None and report.scopes.not_granted is None
+    assert "scopes granted:    unknown (no token was obtained)" in render(report)
 
 
 def test_the_sandbox_command_serves_the_simulator():
@@ -145,22 +178,18 @@ async def test_logs_go_to_stderr_at_the_chosen_level_without_secrets(shared_sand
     assert not any(token in text for token in shared_sandbox.issued_tokens())
 
 
-def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
-    """`sipsim-mcp --demo` typed by a person (stdin a terminal) tours the server and exits."""
+def in_a_terminal(args: list[str], env: dict[str, str], until: bytes | None = None) -> tuple[bytes, int | None]:
+    """Run the command line with stdin, stdout and stderr on a pseudo-terminal, as a person types it; read
+    until it exits, or until `until` shows up (then stop it). Its output and exit code (None if stopped)."""
     import pty
 
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sipsim_mcp", "--demo"],
-        cwd=ROOT,
-        env=server_env(),
-        stdin=terminal,
-        stdout=terminal,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "sipsim_mcp", *args], cwd=ROOT, env=env, stdin=terminal, stdout=terminal, stderr=terminal
     )
     os.close(terminal)
     output = b""
-    while True:
+    while until is None or until not in output:
         try:
             chunk = os.read(controller, 65536)
         except OSError:  # the terminal closed: the process is done
@@ -168,7 +197,27 @@ def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
         if not chunk:
             break
         output += chunk
+    if until is not None and process.poll() is None:
+        process.terminate()
+        process.wait(10)
+        code = None
+    else:
+        code = process.wait(60)
     os.close(controller)
-    assert process.wait(60) == 0
+    return output, code
+
+
+def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
+    """`sipsim-mcp --demo` typed by a person (stdin a terminal) tours the server and exits."""
+    output, code = in_a_terminal(["--demo"], server_env())
     text = output.decode()
+    assert code == 0, text
     assert "21 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
+    assert "WARNING" not in text  # start-up lines are INFO, below the default level
+
+
+def test_a_bare_command_in_a_terminal_says_what_it_waits_for():
+    output, code = in_a_terminal([], server_env(SIPSIM_CLIENT_ID="id", SIPSIM_CLIENT_SECRET="secret"), b"quits")
+    text = output.decode()
+    assert code is None  # still waiting for a client when stopped
+    assert "waits for an MCP client" in text and "sipsim-mcp --demo" in text and "Connect a client" in text

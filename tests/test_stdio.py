@@ -10,7 +10,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from .external import ROOT, against, server_env
-from .mcp_helpers import answering, data, writes
+from .mcp_helpers import answering, data, error_text, writes
 
 pytestmark = pytest.mark.anyio
 
@@ -59,11 +59,47 @@ async def test_stdio_server_in_the_2026_era_previews_writes_without_elicitation(
     assert "From stdio" in {tag["name"] for tag in sandbox.data.tags}
 
 
-async def test_missing_credentials_stop_the_server_with_a_message():
+@pytest.mark.parametrize(
+    ("env", "fix"),
+    [
+        ({}, ["SIPSIM_CLIENT_ID and SIPSIM_CLIENT_SECRET", "SIPSIM dashboard", "--demo", "SIPSIM_DEMO=true"]),
+        (
+            {"SIPSIM_CLIENT_ID": "id", "SIPSIM_CLIENT_SECRET": "secret", "SIPSIM_TIMEZONE": "Paris"},
+            ["SIPSIM_TIMEZONE 'Paris' is not an IANA time zone"],
+        ),
+    ],
+    ids=["no-credentials", "invalid-setting"],
+)
+async def test_a_server_that_is_not_set_up_still_connects_and_every_tool_answers_the_fix(tmp_path, env, fix):
+    """Hosts show tool results, not stderr: the handshake completes, tools are listed, each call says
+    what to set and where; the same text is logged once."""
+    stderr = tmp_path / "stderr.log"
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "sipsim_mcp"], cwd=str(ROOT), env=server_env(**env)
+    )
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            assert "NOT SET UP" in client.instructions
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            answers = [
+                error_text(await client.call_tool("summarize_calls", {"since": "last_week"})),
+                error_text(await client.call_tool("start_call", {"line": "Sales", "number": "+33612345678"})),
+                error_text(await client.call_tool("list_calls", {"not_an_argument": 1})),
+            ]
+    assert "list_calls" in tools and "get_account" in tools
+    assert answers[0] == answers[1] == answers[2]
+    assert all(part in answers[0] for part in fix), answers[0]
+    assert "MCP client's configuration" in answers[0]
+    assert stderr.read_text().count(answers[0]) == 1
+
+
+async def test_the_http_transport_without_credentials_refuses_to_start():
     with anyio.fail_after(60):
-        result = await anyio.run_process([sys.executable, "-m", "sipsim_mcp"], cwd=ROOT, env=server_env(), check=False)
-    stderr = result.stderr.decode()
+        result = await anyio.run_process(
+            [sys.executable, "-m", "sipsim_mcp", "--transport", "http", "--port", "0"],
+            cwd=ROOT,
+            env=server_env(),
+            check=False,
+        )
     assert result.returncode == 2
-    assert "SIPSIM_CLIENT_ID" in stderr and "SIPSIM_CLIENT_SECRET" in stderr
-    assert "--demo" in stderr
-    assert result.stdout == b""
+    assert "SIPSIM_CLIENT_ID" in result.stderr.decode() and result.stdout == b""
