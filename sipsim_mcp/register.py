@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field, ValidationError
 from .confirm import AuditLog, CodeRefused, ConfirmationCodes, ConfirmForm, RecentWrites
 from .errors import SipsimAPIError, SipsimError
 from .numbers import NumberError
-from .shaping import RESULT_CAP, to_json
+from .render import render
+from .shaping import RESULT_CAP
 from .tools.base import PlannedRequest, Runtime, ToolCall, ToolSpec, WritePlan, WriteResult
 from .tools.scan import PageTokenError
 from .windows import WindowError
@@ -98,15 +99,13 @@ def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any]) -
 
 
 def result(model: BaseModel) -> CallToolResult:
-    """A tool result: compact JSON text for the model plus the same data as structured content."""
-    text = to_json(model)
+    """A tool result: the typed JSON as structured content, and the same information as compact text."""
+    data = model.model_dump(mode="json", by_alias=True)
+    text = render(data)
     if len(text) > RESULT_CAP:  # handlers cut their lists; this guards against a silent overflow
         logger.error("A %s result of %d characters exceeds the cap", type(model).__name__, len(text))
         raise ToolError("The answer is too large to return. Narrow the request (shorter window, fewer fields).")
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)],
-        structured_content=model.model_dump(mode="json", by_alias=True),
-    )
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def _parameters(model: type[BaseModel]) -> list[inspect.Parameter]:

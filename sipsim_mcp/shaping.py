@@ -1,4 +1,4 @@
-"""Answers sized for a model: compact JSON without nulls, and a hard cap on the size of any result."""
+"""Answers sized for a model: no nulls, and a hard cap on the size of any result."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Compact(DropNone):
 
 
 def to_json(model: BaseModel) -> str:
-    """The compact JSON text of a tool result (what a model reads)."""
+    """The compact JSON of a model (what its structured content weighs)."""
     return model.model_dump_json(by_alias=True)
 
 

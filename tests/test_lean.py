@@ -1,5 +1,5 @@
 """What a model pays for: tools/list within its byte budgets (reported per tool), lean schemas that
-still type every answer."""
+still type every answer, and answers said once as compact text that loses nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from sipsim_mcp.config import DEFAULT_SCOPES, KNOWN_SCOPES
+from sipsim_mcp.render import render
 
-from .mcp_helpers import connect
+from .mcp_helpers import assert_text_carries, connect, data
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +78,60 @@ async def test_lean_output_schemas_still_type_the_answers(shared_sandbox):
     write = tools["create_tag"]["outputSchema"]
     assert write["properties"]["outcome"]["enum"][0] == "done" and write["required"] == ["outcome", "message"]
     assert write["properties"]["result"]["properties"]["name"] == {"type": "string"}
+
+
+# --- answers: compact text, nothing lost ------------------------------------------------------------
+
+
+async def test_a_default_page_of_calls_is_compact_text_with_the_json_beside_it(shared_sandbox):
+    async with connect(shared_sandbox) as (client, _):
+        result = await client.call_tool("list_calls", {"since": "last_week"})
+    page, text = data(result), result.content[0].text  # data() checks the text loses nothing
+    assert page["returned"] == 20 and page["page"]
+    assert len(text.encode()) <= 2_000, text
+    assert len(text.encode()) < size(page) / 1.8
+    assert "T15:" not in text and ":46+01:00" not in text  # minute precision, the zone said once
+
+
+def test_the_text_keeps_what_tables_make_tricky():
+    """Separators and newlines inside values, rows missing columns, nested group keys, one row on a
+    line (its number stays: the line's own number cannot be told apart), several years, no zone."""
+    structured = {
+        "outcome": "done",
+        "message": "Two lines\nof text",
+        "rows": [
+            {"id": 1, "time": "2026-12-31T23:59:59+01:00", "from": "+331", "to": "+332", "line": "A|B"},
+            {"id": 2, "time": "2027-01-01T00:10:00+01:00", "line": "Sales", "from": "+333", "to": "+339"},
+            {"id": 3, "line": "Sales", "from": "+339", "to": "+334", "tags": ["x", "y"], "ok": False},
+            {"group": {"line": "Sales", "day": "2027-01-01"}, "calls": 2, "rate": 0.5},
+        ],
+        "totals": {"calls": 3, "answer_rate": 0.667},
+        "page": "abc_123",
+    }
+    text = render(structured)
+    assert_text_carries(text, structured)
+    assert "empty from/to = the line's number: Sales +339" in text  # A|B has one row: its numbers stay
+    assert "12-31 23:59" in text and "2027-01-01 00:10" in text
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text.replace("|0.5", "|0.05"),  # a number changed
+        lambda text: text.replace("page: abc_123", "page: abc"),  # the page token cut
+        lambda text: "\n".join(line for line in text.splitlines() if not line.startswith("3|")),  # a row lost
+        lambda text: text.replace("|+334|", "||"),  # a to emptied that is not the line's number
+    ],
+)
+def test_the_check_catches_a_text_that_loses_something(damage):
+    structured = {
+        "rows": [
+            {"id": 2, "line": "Sales", "from": "+333", "to": "+339"},
+            {"id": 3, "line": "Sales", "from": "+339", "to": "+334", "calls": 2, "rate": 0.5},
+        ],
+        "page": "abc_123",
+    }
+    text = render(structured)
+    assert_text_carries(text, structured)
+    with pytest.raises((AssertionError, ValueError)):
+        assert_text_carries(damage(text), structured)

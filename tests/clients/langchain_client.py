@@ -19,14 +19,11 @@ async def on_elicitation(mcp_context, params, context):
     return ElicitResult(action="accept", content={"confirm": True})
 
 
-def payload(result):
-    """The JSON a tool returned (LangChain hands back content blocks)."""
-    blocks = result if isinstance(result, list) else [result]
-    for block in blocks:
-        text = block.get("text") if isinstance(block, dict) else str(block)
-        if text:
-            return json.loads(text)
-    raise ValueError(f"no text content in {result!r}")
+async def payload(tool, arguments):
+    """The structured content of a call (LangChain's artifact); the model's text must come with it."""
+    message = await tool.ainvoke({"type": "tool_call", "id": "1", "name": tool.name, "args": arguments})
+    assert message.content, "no text for the model"
+    return message.artifact["structured_content"]
 
 
 async def main() -> None:
@@ -37,8 +34,8 @@ async def main() -> None:
     )
     tools = {tool.name: tool for tool in await client.get_tools()}
     out = {"tools": sorted(tools)}
-    out["list_calls"] = payload(await tools["list_calls"].ainvoke({"since": "yesterday", "limit": 3}))
-    out["done"] = payload(await tools["create_tag"].ainvoke({"name": "LangChain", "color": "#123456"}))
+    out["list_calls"] = await payload(tools["list_calls"], {"since": "yesterday", "limit": 3})
+    out["done"] = await payload(tools["create_tag"], {"name": "LangChain", "color": "#123456"})
     out["asked"] = asked
     print(json.dumps(out))
 

@@ -1,0 +1,173 @@
+"""The text of a tool result: the structured answer said once, compactly, for a model to read.
+
+`structuredContent` keeps the typed JSON; the text carries the same information in fewer bytes: the
+answer's scalars and objects as `key: value` lines, each list of objects as a table (a header, then one
+`|`-separated line per row), times at minute precision in one zone stated once, and a call's
+`from`/`to` left empty when it is its line's own number (listed once above the table).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+Json = dict[str, Any]
+
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)")
+SEPARATOR = "|"
+#: The columns a call row may leave empty when they hold its line's own number.
+LINE_ENDS = ("from", "to")
+
+
+def render(data: Json) -> str:
+    """The text of a result whose structured content is `data` (JSON-ready, nulls already left out)."""
+    zone = _zone(data)
+    header, scalars, blocks = [], [], []
+    for key, value in data.items():
+        if key == "window" and isinstance(value, dict) and "description" in value:
+            header.append(f"window: {value['description']}")  # names the zone: the times need not
+            zone.stated = zone.name in value["description"]
+        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            blocks.append(_table(key, value, zone))
+        elif isinstance(value, dict):
+            if value:
+                blocks.append(f"{key}: {_fields(value, zone)}")
+        elif isinstance(value, list):
+            scalars.append(f"{key}: {', '.join(_cell(item, zone) for item in value) or '(none)'}")
+        else:
+            scalars.append(f"{key}: {_scalar(value, zone)}")
+    if zone.used and (zone.year or not zone.stated):
+        parts = [f"MM-DD HH:MM of {zone.year}"] if zone.year else []
+        header.append(f"times: {', '.join(parts + ([] if zone.stated else [zone.name]))}")
+    return "\n".join([*header, *scalars, *blocks])
+
+
+class _Zone:
+    """The one zone every time of an answer is shown in (stated once), and the year when all share it."""
+
+    def __init__(self, name: str | None, instants: list[str]) -> None:
+        self.name = name or "UTC"
+        self.tz: tzinfo | None = _load(name)
+        if self.tz is None and instants:  # no zone named: the first time's own offset stands for all
+            offset = _parse(instants[0]).utcoffset() or timedelta(0)
+            self.tz = timezone(offset)
+            self.name = "UTC" if not offset else f"UTC{_offset(offset)}"
+        years = {_parse(text).astimezone(self.tz).year for text in instants}
+        self.year = years.pop() if len(years) == 1 and len(instants) > 1 else None
+        self.used = self.stated = False
+
+    def clock(self, text: str) -> str:
+        """An ISO 8601 instant at minute precision in this zone (without the year when all share it)."""
+        self.used = True
+        return _parse(text).astimezone(self.tz).strftime("%m-%d %H:%M" if self.year else "%Y-%m-%d %H:%M")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _instants(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _instants(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _instants(item)]
+    return [value] if isinstance(value, str) and _INSTANT.fullmatch(value) else []
+
+
+def _offset(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _load(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return None
+
+
+def _zone(data: Json) -> _Zone:
+    window = data.get("window")
+    name = window.get("timezone") if isinstance(window, dict) else data.get("timezone")
+    rest = {key: value for key, value in data.items() if key != "window"}
+    return _Zone(name if isinstance(name, str) else None, _instants(rest))
+
+
+def _scalar(value: Any, zone: _Zone) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, str):
+        return zone.clock(value) if _INSTANT.fullmatch(value) else value
+    return str(value)
+
+
+def _cell(value: Any, zone: _Zone) -> str:
+    if isinstance(value, list):
+        return ",".join(_cell(item, zone) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _scalar(value, zone)
+    return text.replace(SEPARATOR, "\\" + SEPARATOR).replace("\n", " ")
+
+
+def _fields(value: Json, zone: _Zone) -> str:
+    return ", ".join(f"{key}={_cell(item, zone)}" for key, item in value.items())
+
+
+def _flat(row: Json) -> Json:
+    """A row with its nested objects' fields lifted into columns (a summary group's keys)."""
+    flat: Json = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
+            flat.update({name: item for name, item in value.items() if name not in row})
+        else:
+            flat[key] = value
+    return flat
+
+
+def line_numbers(rows: list[Json]) -> dict[str, str]:
+    """Each line's own number, where the rows show it unambiguously: the one number that is the
+    `from` or `to` of every row on that line (at least two rows)."""
+    common: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        line = row.get("line")
+        if not isinstance(line, str):
+            continue
+        ends = {row[key] for key in LINE_ENDS if isinstance(row.get(key), str)}
+        if not ends:
+            continue
+        common[line] = common[line] & ends if line in common else ends
+        counts[line] = counts.get(line, 0) + 1
+    return {line: next(iter(ends)) for line, ends in common.items() if len(ends) == 1 and counts[line] > 1}
+
+
+def _table(name: str, rows: list[Json], zone: _Zone) -> str:
+    flat = [_flat(row) for row in rows]
+    columns: list[str] = []
+    for row in flat:  # every key once, each after the key it follows in the rows
+        previous = -1
+        for key in row:
+            if key not in columns:
+                columns.insert(previous + 1, key)
+            previous = columns.index(key)
+    own = line_numbers(flat) if any(key in columns for key in LINE_ENDS) else {}
+    lines = [f"{name} ({len(rows)}):"]
+    if own:
+        numbers = "; ".join(f"{line} {number}" for line, number in own.items())
+        lines.append(f"empty from/to = the line's number: {numbers}")
+    lines.append(SEPARATOR.join(columns))
+    for row in flat:
+        number = own.get(row.get("line"))  # type: ignore[arg-type]
+        cells = [
+            "" if key not in row or (key in LINE_ENDS and row[key] == number) else _cell(row[key], zone)
+            for key in columns
+        ]
+        lines.append(SEPARATOR.join(cells))
+    return "\n".join(lines)
