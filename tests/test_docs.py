@@ -71,3 +71,10 @@ def test_every_inferred_endpoint_is_listed_as_inferred():
             assert name in inferred, name
             assert endpoint.note, name
     assert "`GET /calls`" in documented
+
+
+def test_every_picture_in_readme_exists():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures
+    for path in pictures:
+        assert (ROOT / path).is_file(), path

@@ -59,11 +59,11 @@ function el(name, attrs = {}, ...children) {
   return node;
 }
 
-function niceMax(value) {
-  if (value <= 4) return 4;
-  const step = 10 ** Math.floor(Math.log10(value));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= value) return m * step;
-  return 10 * step;
+/** A round step for about four gridlines up to `value`: 1, 2, 5, 10, 20, 50... */
+function niceStep(value) {
+  const rough = Math.max(1, value / 4);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough);
 }
 
 /** The slots of a time axis: every day of the window, or the 24 hours. */
@@ -80,9 +80,10 @@ function timeSlots(key, window, groups) {
 }
 
 /** One bar: a focusable group with a hit area, stacked segments and a tooltip. */
-function bar(g, keys, index, box, onOpen) {
+function bar(g, keys, index, box, onOpen, selected) {
   const node = el("g", {
-    class: "bar",
+    class: selected ? "bar selected" : "bar",
+    "aria-current": selected ? "true" : null,
     role: "button",
     tabindex: 0,
     "data-index": index,
@@ -128,7 +129,7 @@ function stack(g, place) {
 }
 
 /** Columns on a time axis (group_by day or hour). */
-function columns(groups, keys, window, width, onOpen) {
+function columns(groups, keys, window, width, onOpen, selected) {
   const key = keys[0];
   const slots = timeSlots(key, window, groups);
   const at = new Map(slots.map((s, i) => [s, i]));
@@ -138,7 +139,8 @@ function columns(groups, keys, window, width, onOpen) {
   const plotH = height - m.top - m.bottom;
   const slot = plotW / Math.max(1, slots.length);
   const barW = Math.max(2, Math.min(44, slot * 0.72));
-  const top = niceMax(Math.max(1, ...groups.map((g) => g.calls ?? 0)));
+  const step = niceStep(Math.max(1, ...groups.map((g) => g.calls ?? 0)));
+  const top = step * Math.ceil(Math.max(1, ...groups.map((g) => g.calls ?? 0)) / step);
   const y = (v) => (v / top) * plotH;
 
   const svg = el("svg", {
@@ -150,11 +152,10 @@ function columns(groups, keys, window, width, onOpen) {
     "aria-label": `Calls per ${key === "hour" ? "hour of day" : "day"}, stacked by outcome`,
   });
   const axis = el("g", { class: "axis", "aria-hidden": "true" });
-  for (let i = 0; i <= 4; i += 1) {
-    const v = (top / 4) * i;
+  for (let v = 0; v <= top; v += step) {
     const ty = m.top + plotH - y(v);
-    axis.append(el("line", { class: i ? "grid" : "base", x1: m.left, x2: width - m.right, y1: ty, y2: ty }));
-    axis.append(el("text", { x: m.left - 8, y: ty + 4, "text-anchor": "end" }, count(Math.round(v))));
+    axis.append(el("line", { class: v ? "grid" : "base", x1: m.left, x2: width - m.right, y1: ty, y2: ty }));
+    axis.append(el("text", { x: m.left - 8, y: ty + 4, "text-anchor": "end" }, count(v)));
   }
   const every = Math.max(1, Math.ceil((key === "day" ? 52 : 30) / slot));
   slots.forEach((s, i) => {
@@ -182,7 +183,7 @@ function columns(groups, keys, window, width, onOpen) {
         height: Math.max(1, y(v)),
       })),
     };
-    bars.append(bar(g, keys, index, box, onOpen));
+    bars.append(bar(g, keys, index, box, onOpen, index === selected));
   });
   svg.append(bars);
   roving(svg);
@@ -190,12 +191,12 @@ function columns(groups, keys, window, width, onOpen) {
 }
 
 /** Horizontal bars, one row per group, the count at the end of each. */
-function rows(groups, keys, width, onOpen) {
+function rows(groups, keys, width, onOpen, selected) {
   const rowH = 30;
   const labels = groups.map((g) => groupLabel(g, keys));
   const longest = Math.max(...labels.map((l) => l.length));
   const labelW = Math.min(Math.round(width * 0.38), Math.max(64, longest * 7.2 + 12));
-  const valueW = 84;
+  const valueW = 150;
   const plotW = Math.max(40, width - labelW - valueW);
   const height = groups.length * rowH + 4;
   const top = Math.max(1, ...groups.map((g) => g.calls ?? 0));
@@ -223,11 +224,11 @@ function rows(groups, keys, width, onOpen) {
         height: rowH - 14,
       })),
     };
-    const node = bar(g, keys, index, box, onOpen);
+    const node = bar(g, keys, index, box, onOpen, index === selected);
     const label = labels[index];
     const shown = label.length * 7.2 > labelW - 12 ? `${label.slice(0, Math.floor((labelW - 12) / 7.2) - 1)}…` : label;
     node.append(el("text", { class: "label", x: labelW - 10, y: ty + rowH / 2 + 3, "text-anchor": "end" }, shown));
-    const rate = g.answer_rate != null ? ` · ${percent(g.answer_rate)}` : "";
+    const rate = g.answer_rate != null ? ` · ${percent(g.answer_rate)} answered` : "";
     node.append(
       el("text", { class: "value", x: labelW + x(g.calls ?? 0) + 8, y: ty + rowH / 2 + 3 }, `${count(g.calls)}${rate}`),
     );
@@ -239,7 +240,10 @@ function rows(groups, keys, width, onOpen) {
 
 export const isTimeAxis = (keys) => keys.length === 1 && (keys[0] === "day" || keys[0] === "hour");
 
-/** The chart for `groups` (rows of summarize_calls) grouped by `keys`, `width` pixels wide. */
-export function chart(groups, keys, window, width, onOpen) {
-  return isTimeAxis(keys) ? columns(groups, keys, window, width, onOpen) : rows(groups, keys, width, onOpen);
+/** The chart for `groups` (rows of summarize_calls) grouped by `keys`, `width` pixels wide; the bar at
+ * index `selected` is marked as the one whose calls are listed. */
+export function chart(groups, keys, window, width, onOpen, selected = -1) {
+  return isTimeAxis(keys)
+    ? columns(groups, keys, window, width, onOpen, selected)
+    : rows(groups, keys, width, onOpen, selected);
 }

@@ -22,6 +22,15 @@ export function duration(seconds) {
   return rest ? `${Math.floor(minutes / 60)} h ${rest} min` : `${minutes / 60} h`;
 }
 
+/** 227 -> "3:47", 3725 -> "1:02:05": durations in a column of a table. */
+export function clock(seconds) {
+  if (seconds == null) return "–";
+  const s = Math.round(seconds);
+  const mm = String(Math.floor((s % 3600) / 60));
+  const ss = String(s % 60).padStart(2, "0");
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
 /** "2026-11-23" -> its weekday index, Monday = 0. */
 export function weekdayIndex(isoDate) {
   const [y, m, d] = isoDate.slice(0, 10).split("-").map(Number);

@@ -125,8 +125,8 @@ async function showSummary(query, what) {
 const regroup = (key) => key && showSummary(regrouped(state.query, key), `calls by ${GROUP_TITLES[key] ?? key}`);
 const changePeriod = (period) => period && showSummary(overPeriod(state.query, period), "the new period");
 
-async function openList(title, { args, keep }, expected) {
-  state.list = { title, args, keep, rows: [], page: null, hasMore: false, scanned: 0, expected };
+async function openList(title, { args, keep }, expected, group = null) {
+  state.list = { title, args, keep, rows: [], page: null, hasMore: false, scanned: 0, expected, group };
   state.sort = { key: "time", dir: "desc" };
   await fetchMore();
   const heading = document.getElementById("calls-title");
@@ -138,7 +138,7 @@ function openGroup(group) {
   const keys = state.summary.group_by ?? [];
   const label = groupLabel(group, keys);
   share(`The user opened the calls of ${label} (${count(group.calls)} calls).`);
-  return openList(`Calls: ${label}`, sliceQuery(state.query, state.summary, group), group.calls);
+  return openList(`Calls: ${label}`, sliceQuery(state.query, state.summary, group), group.calls, group);
 }
 
 function openCaller(top) {
@@ -398,7 +398,9 @@ function groupsCard(summary) {
   const limit = isTimeAxis(keys) || state.allGroups ? groups.length : FIRST_GROUPS;
   const shown = groups.slice(0, limit);
   const holder = h("div", { class: "chart-holder" });
-  holder.draw = () => holder.replaceChildren(chart(shown, keys, summary.window, holder.clientWidth, openGroup));
+  const selected = shown.indexOf(state.list?.group);
+  holder.draw = () =>
+    holder.replaceChildren(chart(shown, keys, summary.window, holder.clientWidth, openGroup, selected));
   return h(
     "section",
     { class: "card", "aria-labelledby": "chart-title" },
@@ -440,7 +442,7 @@ function callersCard(callers) {
           h(
             "button",
             { type: "button", class: "caller", "data-key": `caller:${c.number}`, onclick: () => openCaller(c) },
-            h("span", { class: "who" }, caller(c.number, c.name)),
+            h("span", { class: "who" }, h("span", { class: "name" }, c.name ?? c.number), c.name ? h("span", { class: "number" }, c.number) : null),
             h("span", { class: "n" }, `${count(c.calls)} calls`),
             h("span", { class: c.missed ? "n missed" : "n" }, `${count(c.missed)} missed`),
           ),

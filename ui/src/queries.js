@@ -27,7 +27,7 @@ export const PERIODS = [
 ];
 
 const FILTERS = ["timezone", "call_types", "line", "employees", "tags", "number", "search"];
-const LIST_PAGE = 25;
+const LIST_PAGE = 15;
 /** Columns asked for when the view must check status or direction itself. */
 const CHECKED_FIELDS = [
   "time",

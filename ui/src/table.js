@@ -1,23 +1,31 @@
 // Rows of list_calls as a sortable table. Known columns come in a fixed, readable order; any column
 // the server adds later is shown too, after them, as text.
 
-import { caller, count, duration, moment } from "./format.js";
+import { clock, count, moment } from "./format.js";
 import { h } from "./dom.js";
 
 const badge = (value) => (value == null ? "–" : h("span", { class: `badge badge-${value}` }, String(value)));
 
 const KNOWN = [
-  { key: "time", label: "Time", show: (r) => h("time", { datetime: r.time }, moment(r.time)) },
+  {
+    key: "time",
+    label: "Time",
+    show: (r, oneDay) => h("time", { datetime: r.time }, oneDay ? (r.time?.slice(11, 16) ?? "–") : moment(r.time)),
+  },
   { key: "direction", label: "Direction", show: (r) => r.direction },
   { key: "type", label: "Type", show: (r) => badge(r.type) },
   { key: "outcome", label: "Outcome", show: (r) => badge(r.outcome) },
   { key: "status", label: "Status", show: (r) => r.status },
   { key: "line", label: "Line", show: (r) => r.line },
   { key: "employee", label: "Employee", show: (r) => r.employee },
-  { key: "from", label: "From", show: (r) => caller(r.from, r.caller_name) },
+  {
+    key: "from",
+    label: "From",
+    show: (r) => (r.caller_name ? h("span", { class: "who" }, r.caller_name, h("small", {}, r.from ?? "")) : r.from),
+  },
   { key: "to", label: "To", show: (r) => r.to },
-  { key: "duration_s", label: "Duration", numeric: true, show: (r) => duration(r.duration_s) },
-  { key: "wait_s", label: "Wait", numeric: true, show: (r) => duration(r.wait_s) },
+  { key: "duration_s", label: "Duration", numeric: true, show: (r) => clock(r.duration_s) },
+  { key: "wait_s", label: "Wait", numeric: true, show: (r) => clock(r.wait_s) },
   {
     key: "tags",
     label: "Tags",
@@ -57,6 +65,7 @@ export function sorted(rows, sort) {
 /** The table element; `onSort(key)` is called when a column header is activated. */
 export function callsTable(rows, sort, onSort) {
   const columns = columnsOf(rows);
+  const oneDay = rows.length > 1 && rows.every((r) => r.time?.slice(0, 10) === rows[0].time?.slice(0, 10));
   const head = h(
     "tr",
     {},
@@ -79,7 +88,7 @@ export function callsTable(rows, sort, onSort) {
     h(
       "tr",
       { "data-id": r.id },
-      ...columns.map((c) => h("td", { class: c.numeric ? "num" : null }, c.show(r) ?? "")),
+      ...columns.map((c) => h("td", { class: c.numeric ? "num" : c.key === "time" ? null : "wrap" }, c.show(r, oneDay) ?? "")),
     ),
   );
   return h(

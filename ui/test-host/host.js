@@ -1,0 +1,93 @@
+// A minimal MCP Apps host for the browser test: the official TypeScript MCP client over streamable
+// HTTP, and the official AppBridge driving the view in a sandboxed iframe under the spec's default CSP.
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { AppBridge, PostMessageTransport, getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
+
+const EXTENSION = "io.modelcontextprotocol/ui";
+const MIME = "text/html;profile=mcp-app";
+// What the spec requires a host to apply when the resource declares no _meta.ui.csp.
+const DEFAULT_CSP =
+  "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
+  "img-src 'self' data:; media-src 'self' data:; connect-src 'none'";
+
+let client = null;
+let tools = [];
+let bridge = null;
+let context = null;
+/** Every tools/call the view made through the host: { name, arguments, result }. */
+const calls = [];
+const log = [];
+
+async function connect(url) {
+  client = new Client(
+    { name: "sipsim-test-host", version: "1.0.0" },
+    { capabilities: { extensions: { [EXTENSION]: { mimeTypes: [MIME] } } } },
+  );
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  tools = (await client.listTools()).tools;
+  return tools.map((t) => ({ name: t.name, meta: t._meta ?? null }));
+}
+
+/** Call a tool as the model would, then render its view with the arguments and the result. */
+async function show(name, args, theme = "light") {
+  const tool = tools.find((t) => t.name === name);
+  const uri = getToolUiResourceUri(tool);
+  if (!uri) throw new Error(`${name} names no view`);
+  const [resource] = (await client.readResource({ uri })).contents;
+  if (resource.mimeType !== MIME) throw new Error(`unexpected MIME type ${resource.mimeType}`);
+  const result = await client.callTool({ name, arguments: args });
+  await mount(resource.text, args, result, theme);
+  return result;
+}
+
+function mount(html, args, result, theme) {
+  bridge?.close?.();
+  document.getElementById("stage").replaceChildren();
+  calls.length = 0;
+  return new Promise((resolve, reject) => {
+    const frame = document.createElement("iframe");
+    frame.setAttribute("sandbox", "allow-scripts"); // an opaque origin, as hosts do
+    frame.title = "Calls dashboard";
+    frame.srcdoc = html.replace("<head>", `<head><meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">`);
+    document.getElementById("stage").append(frame);
+    document.body.dataset.theme = theme;
+    context = { theme, displayMode: "inline", platform: "web", locale: "en-US", containerDimensions: { maxHeight: 6000 } };
+    bridge = new AppBridge(client, { name: "sipsim-test-host", version: "1.0.0" }, { serverTools: {}, logging: {} }, {
+      hostContext: context,
+    });
+    bridge.onsizechange = ({ height }) => {
+      if (height) frame.style.height = `${height}px`;
+    };
+    bridge.onloggingmessage = (message) => log.push(message);
+    bridge.oninitialized = async () => {
+      await bridge.sendToolInput({ arguments: args });
+      await bridge.sendToolResult(result);
+      resolve();
+    };
+    bridge
+      .connect(new PostMessageTransport(frame.contentWindow, frame.contentWindow))
+      .then(() => {
+        // Record what the view asks for, and refuse what a host must refuse: tools not offered to apps.
+        const proxy = bridge.oncalltool;
+        bridge.oncalltool = async (params, extra) => {
+          const tool = tools.find((t) => t.name === params.name);
+          const visibility = tool?._meta?.ui?.visibility ?? ["model", "app"];
+          if (!tool || !visibility.includes("app")) throw new Error(`${params.name} is not available to apps`);
+          const entry = { name: params.name, arguments: params.arguments, result: null };
+          calls.push(entry);
+          entry.result = await proxy(params, extra);
+          return entry.result;
+        };
+      })
+      .catch(reject);
+  });
+}
+
+/** Change the host's theme while the view is open. */
+function setTheme(theme) {
+  context = { ...context, theme };
+  document.body.dataset.theme = theme;
+  bridge.setHostContext(context);
+}
+
+window.host = { connect, show, setTheme, calls, log };
