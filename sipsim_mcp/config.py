@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="Secret that signs confirmation codes, so codes stay valid across restarts and replicas "
         "(default: a random key per process)",
     )
+    state_url: str | None = Field(
+        None,
+        description="redis://host:port/db of a Redis shared by every replica: single use of confirmation codes, "
+        "the duplicate guard and the shared secret survive restarts and hold across processes (default: in memory)",
+    )
     audit_log: Path | None = Field(None, description="Append one JSON line per write attempt to this file")
     timezone: str = Field("UTC", description="IANA time zone for relative time windows (e.g. Europe/Paris)")
     default_region: str | None = Field(
@@ -139,6 +144,13 @@ class Settings(BaseSettings):
     @classmethod
     def _token_url(cls, value: str) -> str:
         return check_url(value, "SIPSIM_TOKEN_URL")
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("SIPSIM_STATE_URL must be a Redis URL: redis://host:6379/0 (or rediss://, unix://)")
+        return value
 
     @field_validator("timezone")
     @classmethod

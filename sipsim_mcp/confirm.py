@@ -1,5 +1,5 @@
-"""What stands between a model and a write: one-time confirmation codes, the click-to-call
-duplicate guard, and the audit log of every write attempt."""
+"""What stands between a model and a write: the confirmation form, one-time confirmation codes bound
+to the resolved request, the secrets shared by replicas, and the audit log of every write attempt."""
 
 from __future__ import annotations
 
@@ -16,108 +16,104 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+from .redact import REDACTOR
+from .state import StateStore
 
 logger = logging.getLogger(__name__)
 
 CODE_TTL = 300.0
-DEDUPE_SECONDS = 60.0
 
-Outcome = Literal["done", "preview", "declined", "cancelled", "duplicate", "refused", "failed"]
+Outcome = Literal["done", "preview", "declined", "cancelled", "duplicate", "refused", "failed", "unknown"]
+
+#: What a confirmation code is worth for one request: none given, good, or why not.
+CodeCheck = Literal["none", "valid", "malformed", "other", "expired", "changed", "used"]
 
 
 class ConfirmForm(BaseModel):
-    """The form a user sees when the client can ask (elicitation)."""
+    """The form a user sees when the client can ask (elicitation). Only a JSON `true` confirms."""
 
-    confirm: bool = Field(description="Tick to go ahead; leave unticked to change nothing")
-
-
-class CodeRefused(Exception):
-    """A confirmation code that cannot authorise this write; the message says why and what to do."""
+    confirm: StrictBool = Field(description="Tick to go ahead; leave unticked to change nothing")
 
 
-def canonical(arguments: dict[str, Any]) -> str:
-    """The arguments as one stable string (sorted keys, compact)."""
-    return json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+def excerpt(text: str, limit: int = 80) -> str:
+    """At most `limit` characters of `text` (a bad value echoed in a message, a long error)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def canonical(value: Any) -> str:
+    """A value as one stable string (sorted keys, compact)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class SharedSecrets:
+    """Keys derived from one root: `SIPSIM_CONFIRM_KEY` when set, else a secret kept in the state store
+    (random per process in memory, shared by every replica in Redis)."""
+
+    def __init__(self, configured: str | None, store: StateStore) -> None:
+        self._configured = configured
+        self._store = store
+        self._root: bytes | None = None
+
+    def key(self, label: str) -> bytes:
+        if self._root is None:
+            self._root = (
+                hashlib.sha256(b"sipsim-mcp root\0" + self._configured.encode()).digest()
+                if self._configured
+                else self._store.secret("root")
+            )
+        return hmac.new(self._root, label.encode(), hashlib.sha256).digest()
 
 
 class ConfirmationCodes:
-    """Single-use codes bound by HMAC to one tool and its exact arguments, valid 5 minutes.
-
-    The key is random per process unless `secret` is given (SIPSIM_CONFIRM_KEY), which lets a code issued by
-    one process or replica be redeemed by another. Single use is tracked per process.
-    """
+    """Codes bound by HMAC to one tool, its arguments and the exact request its preview showed; valid
+    5 minutes. Single use is the caller's job (claim `nonce(code)` in the state store)."""
 
     def __init__(
-        self, secret: str | None = None, *, ttl: float = CODE_TTL, clock: Callable[[], float] = time.time
+        self, key: Callable[[], bytes], *, ttl: float = CODE_TTL, clock: Callable[[], float] = time.time
     ) -> None:
-        self._key = (
-            hashlib.sha256(b"sipsim-mcp confirmation codes\0" + secret.encode()).digest()
-            if secret
-            else secrets.token_bytes(32)
-        )
+        self._key = key
         self._ttl = ttl
         self.clock = clock
-        self._used: dict[str, float] = {}
-        self._lock = threading.Lock()
 
-    def issue(self, tool: str, arguments: dict[str, Any]) -> tuple[str, datetime]:
+    def issue(self, tool: str, arguments: dict[str, Any], request: str) -> tuple[str, datetime]:
         expires = int(self.clock() + self._ttl)
         nonce = base64.b32encode(secrets.token_bytes(5)).decode()
-        code = f"{expires}-{nonce}-{self._mac(tool, arguments, expires, nonce)}"
-        return code, datetime.fromtimestamp(expires, timezone.utc)
+        code = f"{expires}-{nonce}-{self._mac(tool, canonical(arguments), expires, nonce)}"
+        return code + self._mac(tool, request, expires, nonce), datetime.fromtimestamp(expires, timezone.utc)
 
-    def redeem(self, tool: str, arguments: dict[str, Any], code: str) -> None:
-        """Accept `code` once for exactly these arguments, or raise CodeRefused."""
-        again = (
-            " Nothing was done. Call the tool again without confirmation_code to get a fresh preview, "
-            "show it to the user and ask them."
-        )
+    def check(self, tool: str, arguments: dict[str, Any], request: str, code: str | None) -> CodeCheck:
+        """What `code` is worth for this tool, these arguments and this resolved request."""
+        if code is None:
+            return "none"
         try:
-            expires_text, nonce, mac = code.strip().split("-")
+            expires_text, nonce, macs = code.strip().split("-")
             expires = int(expires_text)
         except ValueError:
-            raise CodeRefused(f"{code!r} is not a confirmation code issued by this server." + again) from None
-        if not hmac.compare_digest(mac, self._mac(tool, arguments, expires, nonce)):
-            raise CodeRefused(
-                "The confirmation code does not match these arguments: it was issued for a different request "
-                "(the arguments changed since the preview) or it is wrong." + again
-            )
-        now = self.clock()
-        if now > expires:
-            raise CodeRefused("The confirmation code has expired (codes are valid for 5 minutes)." + again)
-        with self._lock:
-            self._used = {n: t for n, t in self._used.items() if t >= now}
-            if nonce in self._used:
-                raise CodeRefused("The confirmation code has already been used; each code works once." + again)
-            self._used[nonce] = expires
+            return "malformed"
+        if len(macs) != 16:
+            return "malformed"
+        if not hmac.compare_digest(macs[:8], self._mac(tool, canonical(arguments), expires, nonce)):
+            return "other"
+        if self.clock() > expires:
+            return "expired"
+        if not hmac.compare_digest(macs[8:], self._mac(tool, request, expires, nonce)):
+            return "changed"
+        return "valid"
 
-    def _mac(self, tool: str, arguments: dict[str, Any], expires: int, nonce: str) -> str:
-        message = f"{tool}\n{canonical(arguments)}\n{expires}\n{nonce}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
-        return base64.b32encode(digest[:10]).decode()
+    @staticmethod
+    def nonce(code: str) -> str:
+        return code.strip().split("-")[1]
 
-
-class RecentWrites:
-    """Remembers the result of a write for a short while, so an identical repeat is not sent again."""
-
-    def __init__(self, *, window: float = DEDUPE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
-        self._window = window
-        self._clock = clock
-        self._seen: dict[str, tuple[float, Any]] = {}
-
-    def get(self, key: str) -> Any | None:
-        now = self._clock()
-        self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self._window}
-        entry = self._seen.get(key)
-        return entry[1] if entry else None
-
-    def put(self, key: str, result: Any) -> None:
-        self._seen[key] = (self._clock(), result)
+    def _mac(self, tool: str, subject: str, expires: int, nonce: str) -> str:
+        message = f"{tool}\n{subject}\n{expires}\n{nonce}".encode()
+        return base64.b32encode(hmac.new(self._key(), message, hashlib.sha256).digest()[:5]).decode()
 
 
 class AuditLog:
-    """Appends one JSON line per write attempt to a file (when `SIPSIM_AUDIT_LOG` names one)."""
+    """Appends one JSON line per write attempt to a file (when `SIPSIM_AUDIT_LOG` names one): the tool, its
+    arguments, the resolved request (method, path, body), the outcome and SIPSIM's request_id."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -129,6 +125,7 @@ class AuditLog:
         arguments: dict[str, Any],
         outcome: Outcome,
         *,
+        request: dict[str, Any] | None = None,
         request_id: str | None = None,
         detail: str | None = None,
     ) -> None:
@@ -139,10 +136,11 @@ class AuditLog:
             "tool": tool,
             "arguments": arguments,
             "outcome": outcome,
+            "request": request,
             "request_id": request_id,
         }
         if detail:
-            line["detail"] = detail
+            line["detail"] = excerpt(REDACTOR.scrub(detail), 500)
         text = json.dumps(line, ensure_ascii=False, default=str)
         try:
             with self._lock, self.path.open("a", encoding="utf-8") as handle:

@@ -62,17 +62,31 @@ def match(ref: str, items: Sequence[T], name: Callable[[T], str], kind: str, lab
     raise LookupFailed(f"No {kind} matches {ref!r}. The {kind}s are: {listed}.")
 
 
+QUOTED_MAX = 60
+
+
+def quoted(text: object) -> str:
+    """A name taken from the account (or typed by a model), quoted so that no text in it can change the
+    sentence around it: control characters and line breaks become spaces, quotes become typographic
+    ones, and it is cut at QUOTED_MAX characters."""
+    cleaned = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in str(text))
+    cleaned = " ".join(cleaned.replace("'", "’").replace('"', "”").replace("`", "’").split())
+    if len(cleaned) > QUOTED_MAX:
+        cleaned = cleaned[: QUOTED_MAX - 1].rstrip() + "…"
+    return f"'{cleaned}'"
+
+
 def line_label(phone: Phone) -> str:
     ext = f", ext. {phone.internal_number}" if phone.internal_number is not None else ""
-    return f"{phone.name!r} (id {phone.id}{ext})"
+    return f"{quoted(phone.name or '')} (id {phone.id}{ext})"
 
 
 def tag_label(tag: Tag) -> str:
-    return f"{tag.name!r} (id {tag.id})"
+    return f"{quoted(tag.name)} (id {tag.id})"
 
 
 def employee_label(employee: Employee) -> str:
-    return f"{employee.name!r} (id {employee.id})"
+    return f"{quoted(employee.name)} (id {employee.id})"
 
 
 class _Cached(Generic[T]):

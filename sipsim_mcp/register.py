@@ -2,14 +2,16 @@
 of writes, and SIPSIM failures mapped to messages a model can act on."""
 
 import inspect
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
     CancelledElicitation,
     Context,
+    DeclinedElicitation,
     Elicit,
     ElicitationResult,
     Resolve,
@@ -18,12 +20,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
-from .confirm import AuditLog, CodeRefused, ConfirmationCodes, ConfirmForm, RecentWrites
+from .client import ApiResponse
+from .confirm import ConfirmForm
 from .errors import SipsimAPIError, SipsimError
+from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
 from .numbers import NumberError
+from .redact import REDACTOR
 from .render import render
 from .shaping import RESULT_CAP
-from .tools.base import PlannedRequest, Runtime, ToolCall, ToolSpec, WritePlan, WriteResult
+from .state import StoreUnavailable
+from .tools.base import Runtime, ToolCall, ToolSpec
 from .tools.scan import PageTokenError
 from .windows import WindowError
 
@@ -47,15 +53,6 @@ GENERIC_HINTS = {
 }
 
 
-class Guards:
-    """State of the write guards, shared by all write tools of one server."""
-
-    def __init__(self, audit: AuditLog, key: str | None = None) -> None:
-        self.codes = ConfirmationCodes(key)
-        self.recent = RecentWrites()
-        self.audit = audit
-
-
 def can_elicit(ctx: Context) -> bool:
     capabilities = ctx.client_capabilities
     return capabilities is not None and capabilities.elicitation is not None
@@ -75,7 +72,7 @@ def explain(exc: Exception, spec: ToolSpec) -> str:
     if exc.status is None or exc.status >= 500:
         hint = "SIPSIM is unavailable or failing; try again in a minute."
         if spec.write:
-            hint += " It is not known whether the change was made: check before trying again."
+            hint += " " + NOT_KNOWN
         return f"{text}. {hint}"
     if exc.status == 429 and exc.retry_after is not None:
         return f"{text}. SIPSIM is limiting the request rate: try again in {exc.retry_after:.0f} s."
@@ -99,8 +96,12 @@ def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any]) -
 
 
 def result(model: BaseModel) -> CallToolResult:
-    """A tool result: the typed JSON as structured content, and the same information as compact text."""
+    """A tool result: the typed JSON as structured content, and the same information as compact text; any
+    access token or secret SIPSIM echoed is scrubbed from both."""
     data = model.model_dump(mode="json", by_alias=True)
+    raw = json.dumps(data)
+    if (scrubbed := REDACTOR.scrub(raw)) != raw:
+        data = json.loads(scrubbed)
     text = render(data)
     if len(text) > RESULT_CAP:  # handlers cut their lists; this guards against a silent overflow
         logger.error("A %s result of %d characters exceeds the cap", type(model).__name__, len(text))
@@ -138,12 +139,12 @@ def _parse(spec: ToolSpec, arguments: dict[str, Any]) -> Any:
         raise ToolError(format_validation(spec.name, exc, spec.input.model_fields)) from exc
 
 
-def make_tool(spec: ToolSpec, runtime: Runtime, guards: Guards) -> Callable[..., Any]:
+def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[..., Any]:
     """The function MCPServer registers for `spec`."""
     returns = CallToolResult  # the server publishes spec.result_model's lean schema (see server.tools)
     params = _parameters(spec.input)
     if spec.write:
-        return _write_tool(spec, runtime, guards, params, returns)
+        return _write_tool(spec, runtime, gate, params, returns)
 
     async def read_tool(ctx: Context, **arguments: Any) -> CallToolResult:
         args = _parse(spec, arguments)
@@ -156,51 +157,53 @@ def make_tool(spec: ToolSpec, runtime: Runtime, guards: Guards) -> Callable[...,
 
 
 def _write_tool(
-    spec: ToolSpec, runtime: Runtime, guards: Guards, params: list[inspect.Parameter], returns: Any
+    spec: ToolSpec, runtime: Runtime, gate: WriteGate, params: list[inspect.Parameter], returns: Any
 ) -> Callable[..., Any]:
-    preview_mode = runtime.settings.confirm_writes == "preview"
+    """SDK glue around the gate: `plan` resolves the request, `confirm` asks the user when the client can."""
     code_param = inspect.Parameter(
         CODE_FIELD,
         inspect.Parameter.KEYWORD_ONLY,
         annotation=Annotated[str | None, Field(description=CODE_DESCRIPTION, max_length=100)],
         default=None,
     )
-    tool_params = [*params, code_param] if preview_mode else params
+    tool_params = [*params, code_param] if gate.mode == "preview" else params
 
-    async def plan(ctx: Context, **arguments: Any) -> WritePlan:
+    async def plan(ctx: Context, **arguments: Any) -> Resolved:
         arguments.pop(CODE_FIELD, None)
         args = _parse(spec, arguments)
         try:
-            return await spec.handler(ToolCall(runtime, ctx), args)
+            planned = await spec.handler(ToolCall(runtime, ctx), args)
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
+        return Resolved(spec.name, args.model_dump(mode="json"), planned)
 
-    _signed(plan, f"plan_{spec.name}", [*tool_params, _context_param()], WritePlan)
+    _signed(plan, f"plan_{spec.name}", [*tool_params, _context_param()], Resolved)
 
-    async def confirm(ctx: Context, planned: Annotated[WritePlan, Resolve(plan)]) -> ConfirmForm | Elicit[ConfirmForm]:
-        if planned.dedupe_key and guards.recent.get(f"{spec.name}:{planned.dedupe_key}") is not None:
-            return ConfirmForm(confirm=False)  # a duplicate: nothing will be sent, nothing to ask
-        if can_elicit(ctx):
-            return Elicit(planned.question, ConfirmForm)
-        return ConfirmForm(confirm=False)
+    async def confirm(ctx: Context, resolved: Annotated[Resolved, Resolve(plan)]) -> ConfirmForm | Elicit | None:
+        try:
+            ask = can_elicit(ctx) and await gate.should_ask(resolved)
+        except StoreUnavailable as exc:
+            raise ToolError(STORE_DOWN.format(problem=exc)) from None
+        return Elicit(resolved.question, ConfirmForm) if ask else None
 
     confirm.__name__ = confirm.__qualname__ = f"confirm_{spec.name}"
 
     async def write_tool(
-        ctx: Context,
-        planned: WritePlan,
-        approval: ElicitationResult[ConfirmForm],
-        **arguments: Any,
+        ctx: Context, resolved: Resolved, approval: ElicitationResult[ConfirmForm], **arguments: Any
     ) -> CallToolResult:
-        code = arguments.pop(CODE_FIELD, None)
-        audited = spec.input.model_validate(arguments).model_dump(mode="json")
-        held = _hold(spec, planned, audited, guards, approval if can_elicit(ctx) else None, code, preview_mode)
-        if held is not None:
-            return result(held)
-        return result(await _act(spec, runtime, guards, planned, audited))
+        plan = resolved.plan
+
+        def send() -> Awaitable[ApiResponse]:
+            return runtime.api.call(plan.endpoint, path_params=plan.path_params, json_body=plan.body)
+
+        try:
+            answer = await gate.run(resolved, _answer_of(approval), arguments.get(CODE_FIELD), send, spec.output)
+        except USER_ERRORS as exc:
+            raise ToolError(explain(exc, spec)) from exc
+        return result(answer)
 
     hidden = [
-        inspect.Parameter("planned", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[WritePlan, Resolve(plan)]),
+        inspect.Parameter("resolved", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Resolved, Resolve(plan)]),
         inspect.Parameter(
             "approval",
             inspect.Parameter.KEYWORD_ONLY,
@@ -210,69 +213,13 @@ def _write_tool(
     return _signed(write_tool, spec.name, [*tool_params, _context_param(), *hidden], returns)
 
 
-def _hold(
-    spec: ToolSpec,
-    planned: WritePlan,
-    audited: dict[str, Any],
-    guards: Guards,
-    approval: ElicitationResult[ConfirmForm] | None,
-    code: str | None,
-    preview_mode: bool,
-) -> WriteResult | None:
-    """Why the write must not be sent now (a result to return instead), or None to go ahead.
-
-    `approval` is the user's answer when the client can be asked, else None.
-    """
-    record = guards.audit.record
-    if planned.dedupe_key and (earlier := guards.recent.get(f"{spec.name}:{planned.dedupe_key}")) is not None:
-        record(spec.name, audited, "duplicate", request_id=earlier.request_id)
-        message = "An identical request was made less than a minute ago; it was not sent again. This is its result."
-        return earlier.model_copy(update={"outcome": "duplicate", "message": message})
-    if approval is not None:
-        if isinstance(approval, AcceptedElicitation) and approval.data.confirm:
-            return None
-        outcome = "cancelled" if isinstance(approval, CancelledElicitation) else "declined"
-        record(spec.name, audited, outcome)
-        return WriteResult(
-            outcome=outcome, message=f"The user did not confirm; nothing was done. (Asked: {planned.question})"
-        )
-    if not preview_mode:
-        return None  # host mode: the host's own approval prompt stood in front of this call
-    if code is None:
-        code, expires = guards.codes.issue(spec.name, audited)
-        record(spec.name, audited, "preview")
-        return WriteResult(
-            outcome="preview",
-            message=f"Nothing was done yet. This would: {planned.statement} Show this to the user and ask them to "
-            f"confirm. If they agree, call {spec.name} again with the same arguments and confirmation_code={code!r} "
-            "(valid 5 minutes, once).",
-            request=PlannedRequest(method=spec.endpoint.method, path=planned.path, body=planned.body),
-            confirmation_code=code,
-            expires_at=expires,
-        )
-    try:
-        guards.codes.redeem(spec.name, audited, code)
-    except CodeRefused as exc:
-        record(spec.name, audited, "refused", detail=str(exc))
-        raise ToolError(str(exc)) from None
+def _answer_of(outcome: ElicitationResult[ConfirmForm]) -> Approval:
+    """The user's answer to the form, or None when they were not asked."""
+    match outcome:
+        case AcceptedElicitation(data=ConfirmForm(confirm=True)):
+            return "accepted"
+        case AcceptedElicitation(data=ConfirmForm()) | DeclinedElicitation():
+            return "declined"
+        case CancelledElicitation():
+            return "cancelled"
     return None
-
-
-async def _act(
-    spec: ToolSpec, runtime: Runtime, guards: Guards, planned: WritePlan, audited: dict[str, Any]
-) -> WriteResult:
-    """Send the write (once) and decode SIPSIM's answer; every outcome is audited."""
-    try:
-        response = await runtime.api.call(planned.endpoint, path_params=planned.path_params, json_body=planned.body)
-        data = planned.finish(response)
-    except USER_ERRORS as exc:
-        request_id = exc.request_id if isinstance(exc, SipsimAPIError) else None
-        guards.audit.record(spec.name, audited, "failed", request_id=request_id, detail=str(exc))
-        raise ToolError(explain(exc, spec)) from exc
-    done = WriteResult[spec.output](  # type: ignore[name-defined]
-        outcome="done", message=f"Done: {planned.statement}", result=data, request_id=response.request_id
-    )
-    if planned.dedupe_key:
-        guards.recent.put(f"{spec.name}:{planned.dedupe_key}", done)
-    guards.audit.record(spec.name, audited, "done", request_id=response.request_id)
-    return done

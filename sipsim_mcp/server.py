@@ -11,18 +11,22 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from . import __version__
 from .client import SipsimClient
 from .config import ConfigError, Settings
-from .confirm import AuditLog
+from .confirm import AuditLog, ConfirmationCodes, SharedSecrets
 from .directory import Directory
+from .gate import WriteGate
 from .prompts import register_prompts
-from .register import CODE_FIELD, Guards, format_validation, make_tool
+from .redact import REDACTOR
+from .register import CODE_FIELD, format_validation, make_tool
 from .resources import register_resources
 from .schemas import lean_input, lean_output
+from .state import open_store
 from .tools.base import Runtime, ToolSpec
 from .tools.inventory import TOOLS, TOOLS_BY_NAME
 from .views import apps_extension, tool_meta
@@ -39,6 +43,27 @@ list_calls returns 20 rows a page; continue with page= only when the rows themse
 prompt from the client or, when a preview with a confirmation_code comes back, after you show them the \
 preview. Never invent or reuse a code, and never confirm on the user's behalf.
 - An error says what was wrong and what to do next; follow it rather than retrying blindly."""
+
+
+class SharedCodec:
+    """Seals the 2026-07-28 `requestState` of confirmation forms under a key every replica shares
+    (derived from SIPSIM_CONFIRM_KEY, or kept in the state store), so a form answered on one replica
+    completes on any other. The key is fetched on first use."""
+
+    def __init__(self, key: Callable[[], bytes]) -> None:
+        self._key = key
+        self._codec: AESGCMRequestStateCodec | None = None
+
+    def _inner(self) -> AESGCMRequestStateCodec:
+        if self._codec is None:
+            self._codec = AESGCMRequestStateCodec([self._key()])
+        return self._codec
+
+    def seal(self, payload: bytes) -> str:
+        return self._inner().seal(payload)
+
+    def unseal(self, token: str) -> bytes:
+        return self._inner().unseal(token)
 
 
 def availability(settings: Settings) -> dict[str, str | None]:
@@ -70,13 +95,13 @@ class SipsimServer(MCPServer):
         self,
         *args: Any,
         unavailable: dict[str, str],
-        guards: Guards,
+        gate: WriteGate,
         setup_problem: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.unavailable = unavailable
-        self.guards = guards
+        self.gate = gate
         self.setup_problem = setup_problem
 
     async def call_tool(
@@ -100,6 +125,9 @@ class SipsimServer(MCPServer):
         except ToolError as exc:
             if spec is not None and isinstance(exc.__cause__, ValidationError):
                 raise ToolError(format_validation(name, exc.__cause__, spec.input.model_fields)) from exc.__cause__
+            scrubbed = REDACTOR.scrub(str(exc))  # SIPSIM may echo a token in an error text
+            if scrubbed != str(exc):
+                raise ToolError(scrubbed) from None
             raise
 
 
@@ -120,8 +148,15 @@ def build_server(
     api = api or SipsimClient(settings)
     clock = now or (lambda: datetime.now(timezone.utc))
     runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
-    key = settings.confirm_key.get_secret_value() if settings.confirm_key else None
-    guards = Guards(AuditLog(settings.audit_log), key)
+    store = open_store(settings.state_url)
+    shared = SharedSecrets(settings.confirm_key.get_secret_value() if settings.confirm_key else None, store)
+    gate = WriteGate(
+        store=store,
+        codes=ConfirmationCodes(lambda: shared.key("confirmation codes")),
+        audit=AuditLog(settings.audit_log),
+        mode=settings.confirm_writes,
+        wait_seconds=settings.timeout + 10,
+    )
     specs = enabled_tools(reasons)
     views = {spec.view for spec in specs if spec.view}
 
@@ -134,10 +169,11 @@ def build_server(
         website_url="https://app.sipsim.com/devs/docs",
         log_level=settings.log_level,
         unavailable={name: reason for name, reason in reasons.items() if reason},
-        guards=guards,
-        tools=tools(specs, runtime, guards),
+        gate=gate,
+        tools=tools(specs, runtime, gate),
         extensions=[apps_extension(views)] if views else None,
         setup_problem=setup_problem,
+        request_state_security=RequestStateSecurity(codec=SharedCodec(lambda: shared.key("request state"))),
         **server_options,
     )
     if setup_problem is None:
@@ -146,13 +182,13 @@ def build_server(
     return server
 
 
-def tools(specs: list[ToolSpec], runtime: Runtime, guards: Guards) -> list[Tool]:
+def tools(specs: list[ToolSpec], runtime: Runtime, gate: WriteGate) -> list[Tool]:
     """The MCP tools for `specs`, with lean schemas: each parameter's text said once across the list."""
     said: dict[str, set[str]] = {}
     built = []
     for spec in specs:
         tool = Tool.from_function(
-            make_tool(spec, runtime, guards),
+            make_tool(spec, runtime, gate),
             name=spec.name,
             title=spec.title,
             description=spec.description,

@@ -27,7 +27,7 @@ async def test_the_user_sees_exactly_what_will_happen_and_accepts(sandbox, mode)
     seen: list[str] = []
     async with connect(sandbox, mode=mode, elicitation=answering("accept", {"confirm": True}, seen)) as (client, _):
         result = data(await client.call_tool("start_call", RING))
-    assert seen[0].startswith("Ring +33 6 12 34 56 78 from line 'Sales' (ext. ")
+    assert seen[0].startswith("Ring +33 6 12 34 56 78 from line 'Sales' (id ")
     assert "?" in seen[0]
     assert result["outcome"] == "done"
     assert result["result"]["call"]["status"] == "initiated"
@@ -110,7 +110,7 @@ async def test_a_code_for_other_arguments_is_refused(sandbox):
 async def test_an_expired_code_is_refused(sandbox):
     async with connect(sandbox) as (client, server):
         preview = data(await client.call_tool("create_tag", {"name": "Later"}))
-        server.guards.codes.clock = lambda: time.time() + 301
+        server.gate.codes.clock = lambda: time.time() + 301
         text = error_text(
             await client.call_tool("create_tag", {"name": "Later", "confirmation_code": preview["confirmation_code"]})
         )

@@ -112,6 +112,8 @@ class WriteResult(Compact, Generic[T]):
     )
     expires_at: datetime | None = None
     result: T | None = None
+    returned: Any = Field(None, description="SIPSIM's answer as it came, when it could not be read as result")
+    note: str | None = None
     request_id: str | None = Field(None, description="SIPSIM's request id, for support")
 
 

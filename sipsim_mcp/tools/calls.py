@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 
 from .. import endpoints as ep
 from ..client import ApiResponse
-from ..directory import LookupFailed, line_label
+from ..directory import LookupFailed, line_label, tag_label
 from ..models import Call, InitiatedCall
 from ..numbers import format_number, normalize_number
 from ..shaping import Compact, fit
@@ -220,8 +220,7 @@ async def start_call(call: ToolCall, args: StartCallInput) -> WritePlan:
             f"Line {line_label(line)} is {line.status}; calls start from an active line: {', '.join(active)}."
         )
     number = normalize_number(args.number, call.settings.default_region)
-    ext = f" (ext. {line.internal_number})" if line.internal_number is not None else ""
-    label = f"{line.name!r}{ext}"
+    label = line_label(line)
 
     def finish(response: ApiResponse) -> StartedCall:
         return StartedCall(line=label, number=number, call=InitiatedCall.model_validate(response.data or {}))
@@ -257,7 +256,7 @@ async def tag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
     tag = await call.directory.tag(args.tag)
     return WritePlan(
         endpoint=ep.TAG_CALL,
-        summary=f"Add the tag {tag.name!r} to call {args.call_id}",
+        summary=f"Add the tag {tag_label(tag)} to call {args.call_id}",
         path_params={"call_id": args.call_id},
         body={"tag_id": tag.id},
         finish=_tagged,
@@ -269,7 +268,7 @@ async def untag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
     tag = await call.directory.tag(args.tag)
     return WritePlan(
         endpoint=ep.UNTAG_CALL,
-        summary=f"Remove the tag {tag.name!r} from call {args.call_id}",
+        summary=f"Remove the tag {tag_label(tag)} from call {args.call_id}",
         path_params={"call_id": args.call_id, "tag_id": tag.id},
         finish=_tagged,
     )

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from .. import endpoints as ep
 from ..client import ApiResponse
+from ..directory import quoted, tag_label
 from ..models import Deleted, Tag
 from ..shaping import Compact, fit
 from .base import ToolCall, WritePlan
@@ -52,7 +53,7 @@ async def create_tag(call: ToolCall, args: CreateTagInput) -> WritePlan:
         body["description"] = args.description
     return WritePlan(
         endpoint=ep.CREATE_TAG,
-        summary=f"Create the tag {body['name']!r} (colour {body.get('color', DEFAULT_COLOR)})",
+        summary=f"Create the tag {quoted(body['name'])} (colour {body.get('color', DEFAULT_COLOR)})",
         body=body,
         finish=_tag_result(call),
     )
@@ -78,7 +79,7 @@ async def update_tag(call: ToolCall, args: UpdateTagInput) -> WritePlan:
     changes = []
     if args.name is not None:
         body["name"] = args.name.strip()
-        changes.append(f"rename it to {body['name']!r}")
+        changes.append(f"rename it to {quoted(body['name'])}")
     if args.color is not None:
         body["color"] = args.color.upper()
         changes.append(f"colour {tag.color} -> {body['color']}")
@@ -87,7 +88,7 @@ async def update_tag(call: ToolCall, args: UpdateTagInput) -> WritePlan:
         changes.append("new description")
     return WritePlan(
         endpoint=ep.UPDATE_TAG,
-        summary=f"Change the tag {tag.name!r} (id {tag.id}): " + ", ".join(changes),
+        summary=f"Change the tag {tag_label(tag)}: " + ", ".join(changes),
         path_params={"tag_id": tag.id},
         body=body,
         finish=_tag_result(call),
@@ -114,7 +115,7 @@ async def delete_tag(call: ToolCall, args: DeleteTagInput) -> WritePlan:
 
     return WritePlan(
         endpoint=ep.DELETE_TAG,
-        summary=f"Delete the tag {tag.name!r} (id {tag.id})",
+        summary=f"Delete the tag {tag_label(tag)}",
         detail="It is removed from every call that carries it; this cannot be undone.",
         path_params={"tag_id": tag.id},
         finish=finish,
