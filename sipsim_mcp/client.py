@@ -214,12 +214,18 @@ class SipsimClient:
                 errors=["SIPSIM answered with a body that is not JSON; try again, and report it if it persists"],
                 request_id=_header_request_id(response),
             ) from None
-        if not (isinstance(body, dict) and "data" in body):
-            return ApiResponse(status=response.status_code, request_id=_header_request_id(response), data=body)
-        envelope = SuccessEnvelope.model_validate(body)
+        request_id = _header_request_id(response)
+        if isinstance(body, dict) and isinstance(body.get("request_id"), str):
+            request_id = body["request_id"]
+        try:
+            if not (isinstance(body, dict) and "data" in body):
+                raise ValueError("not an envelope")
+            envelope = SuccessEnvelope.model_validate(body)
+        except ValueError:  # a 2xx is SIPSIM's answer whatever its shape: the caller decides what it means
+            return ApiResponse(status=response.status_code, request_id=request_id, data=body)
         return ApiResponse(
             status=envelope.status,
-            request_id=envelope.request_id or _header_request_id(response),
+            request_id=envelope.request_id or request_id,
             data=envelope.data,
             pagination=envelope.pagination,
         )

@@ -111,25 +111,16 @@ class Resolved:
         return f"{self.plan.question}\n\nRequest: {self.plan.endpoint.method} {self.plan.path} (ref {digest})"
 
 
+@dataclass
 class WriteGate:
     """Confirmation, single use, the duplicate guard and the audit log of every write tool of one server."""
 
-    def __init__(
-        self,
-        *,
-        store: StateStore,
-        codes: ConfirmationCodes,
-        audit: AuditLog,
-        mode: Mode,
-        wait_seconds: float = 40.0,
-        guard_seconds: float = GUARD_SECONDS,
-    ) -> None:
-        self.store = store
-        self.codes = codes
-        self.audit = audit
-        self.mode = mode
-        self.wait_seconds = wait_seconds
-        self.guard_seconds = guard_seconds
+    store: StateStore
+    codes: ConfirmationCodes
+    audit: AuditLog
+    mode: Mode
+    wait_seconds: float = 40.0  # longest wait for an identical request in flight (past SIPSIM's timeout)
+    guard_seconds: float = GUARD_SECONDS
 
     async def should_ask(self, resolved: Resolved) -> bool:
         """Whether to show the user the form: not for a request the duplicate guard already answers."""

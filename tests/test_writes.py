@@ -1,0 +1,254 @@
+"""Every write exactly once, for exactly what the user confirmed: the gate's decision table, reservation
+before sending (concurrent identical calls), outcome unknown after a timeout, a 2xx is done whatever the
+body, codes bound to the resolved request, the hardened confirmation form, and the audit log."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+
+from sipsim_mcp.gate import decide
+from sipsim_mcp.sandbox import Fault
+
+from .conftest import make_sandbox
+from .mcp_helpers import MODES, answering, connect, data, error_text, writes
+
+pytestmark = pytest.mark.anyio
+
+RING = {"line": "Sales", "number": "+33 6 12 34 56 78"}
+
+
+def rings(sandbox):
+    return [r for r in writes(sandbox, "POST") if r.path == "/api/v2/calls"]
+
+
+# --- the decision, as a table ----------------------------------------------------------------------
+
+DECISIONS = [
+    # mode       approval     code       prior        -> action
+    ("preview", None, "none", None, "preview"),
+    ("preview", None, "valid", None, "send"),
+    ("preview", None, "changed", None, "repreview"),
+    ("preview", None, "other", None, "refuse"),
+    ("preview", None, "expired", None, "refuse"),
+    ("preview", None, "malformed", None, "refuse"),
+    ("preview", None, "used", None, "refuse"),
+    ("host", None, "none", None, "send"),
+    ("host", None, "other", None, "send"),  # host mode has no codes: the host's prompt confirmed it
+    ("preview", "accepted", "none", None, "send"),
+    ("preview", "accepted", "other", None, "send"),  # a form answer wins over any code
+    ("host", "declined", "none", None, "declined"),
+    ("preview", "cancelled", "valid", None, "cancelled"),
+    ("host", None, "none", "done", "duplicate"),
+    ("preview", None, "valid", "done", "duplicate"),
+    ("preview", "accepted", "none", "in_flight", "wait"),
+    ("host", None, "none", "in_flight", "wait"),
+    ("host", None, "none", "unknown", "unknown"),
+    ("preview", None, "valid", "unknown", "unknown"),
+    ("preview", "declined", "none", "done", "duplicate"),
+]
+
+
+@pytest.mark.parametrize(("mode", "approval", "code", "prior", "action"), DECISIONS)
+def test_the_gate_decides(mode, approval, code, prior, action):
+    assert decide(mode=mode, approval=approval, code=code, prior=prior) == action
+
+
+# --- reserved before it is sent ---------------------------------------------------------------------
+
+
+async def test_twenty_concurrent_identical_start_calls_ring_once_in_host_mode(sandbox):
+    results: list = []
+    async with connect(sandbox, confirm_writes="host") as (client, _):
+
+        async def ring() -> None:
+            results.append(await client.call_tool("start_call", RING))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(ring)
+    outcomes = sorted(data(result)["outcome"] for result in results)
+    assert outcomes == ["done"] + ["duplicate"] * 19
+    assert len(rings(sandbox)) == 1
+    calls = {json.dumps(data(result)["result"], sort_keys=True) for result in results}
+    assert len(calls) == 1  # every answer is the first one's result
+
+
+async def test_twenty_concurrent_confirmations_of_the_same_call_ring_once(sandbox):
+    async with connect(sandbox) as (client, _):
+        codes = [data(await client.call_tool("start_call", RING))["confirmation_code"] for _ in range(20)]
+        results: list = []
+
+        async def confirm(code: str) -> None:
+            results.append(await client.call_tool("start_call", {**RING, "confirmation_code": code}))
+
+        async with anyio.create_task_group() as group:
+            for code in codes:
+                group.start_soon(confirm, code)
+    assert sorted(data(result)["outcome"] for result in results) == ["done"] + ["duplicate"] * 19
+    assert len(rings(sandbox)) == 1
+
+
+async def test_a_write_that_timed_out_is_not_sent_again(sandbox):
+    sandbox.add_fault(Fault(method="POST", path="/api/v2/calls", delay=3))
+    async with connect(sandbox, confirm_writes="host", timeout=0.5) as (client, _):
+        first = error_text(await client.call_tool("start_call", RING))
+        again = error_text(await client.call_tool("start_call", RING))
+    assert "not known whether the change was made" in first
+    assert "Nothing was done" not in first
+    assert "outcome is unknown" in again and "not sent again" in again and "list_calls" in again
+    for _ in range(200):  # the simulator logs the abandoned request once it notices
+        if rings(sandbox):
+            break
+        await anyio.sleep(0.05)
+    assert len(rings(sandbox)) == 1
+
+
+async def test_a_refused_write_may_be_sent_again(sandbox):
+    sandbox.add_fault(Fault(method="POST", path="/api/v2/calls", status=422, errors=["number is not callable"]))
+    async with connect(sandbox, confirm_writes="host") as (client, _):
+        refused = error_text(await client.call_tool("start_call", RING))
+        again = data(await client.call_tool("start_call", RING))
+    assert "422" in refused
+    assert again["outcome"] == "done"
+    assert len(rings(sandbox)) == 2
+
+
+# --- a 2xx is done, whatever the body ---------------------------------------------------------------
+
+WRITE_CALLS = [
+    ("start_call", lambda sandbox: RING),
+    ("tag_call", lambda sandbox: {"call_id": sandbox.data.calls[-1]["id"], "tag": "Lead"}),
+    ("untag_call", lambda sandbox: {"call_id": _tagged_call(sandbox)[0], "tag": _tagged_call(sandbox)[1]}),
+    ("update_phone", lambda sandbox: {"line": "Support", "voicemail": True}),
+    ("create_tag", lambda sandbox: {"name": "Brand new"}),
+    ("update_tag", lambda sandbox: {"tag": "Lead", "color": "#112233"}),
+    ("delete_tag", lambda sandbox: {"tag": "Spam"}),
+    ("request_transcription", lambda sandbox: {"call_id": _recorded_call(sandbox)}),
+    ("request_summary", lambda sandbox: {"call_id": next(iter(sandbox.data.transcriptions))}),
+    ("enable_webhook", lambda sandbox: {"event": "sms"}),
+    ("disable_webhook", lambda sandbox: {"event": "incoming_call_end"}),
+]
+
+
+def _tagged_call(sandbox) -> tuple[int, str]:
+    call = next(c for c in reversed(sandbox.data.calls) if c.get("tags"))
+    tag = call["tags"][0]
+    return call["id"], str(tag["id"] if isinstance(tag, dict) else tag)
+
+
+def _recorded_call(sandbox) -> int:
+    return next(
+        c["id"]
+        for c in reversed(sandbox.data.calls)
+        if c.get("recording_url") and c["id"] not in sandbox.data.transcriptions
+    )
+
+
+@pytest.mark.parametrize(
+    "variant", ["standard", "write_true", "write_null", "write_message", "write_empty", "write_204"]
+)
+async def test_every_write_accepted_by_sipsim_is_done_audited_and_guarded(variant, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    sandbox = make_sandbox(variant=variant)
+    try:
+        async with connect(sandbox, confirm_writes="host", audit_log=str(log)) as (client, _):
+            for tool, arguments in WRITE_CALLS:
+                result = await client.call_tool(tool, arguments(sandbox))
+                text = result.content[0].text
+                answer = data(result)
+                assert answer["outcome"] == "done", (tool, text)
+                assert "Nothing was done" not in text and "nothing was done" not in text
+                if variant != "standard":
+                    assert "note" in answer or "result" in answer, (tool, text)
+            again = data(await client.call_tool("start_call", RING))
+        assert again["outcome"] == "duplicate"
+        assert len(rings(sandbox)) == 1
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [line["outcome"] for line in lines] == ["done"] * len(WRITE_CALLS) + ["duplicate"]
+        assert all(line["request"]["method"] in ("POST", "PATCH", "DELETE") for line in lines)
+        if variant in ("standard", "write_null", "write_message"):
+            assert all(line["request_id"] for line in lines[:-1])
+    finally:
+        sandbox.stop()
+
+
+# --- confirm what was shown ----------------------------------------------------------------------
+
+
+async def test_a_rename_between_preview_and_confirmation_sends_nothing_and_previews_again(sandbox):
+    lead = next(t for t in sandbox.data.tags if t["name"] == "Lead")
+    call_id = sandbox.data.calls[-1]["id"]
+    async with connect(sandbox) as (client, _):
+        preview = data(await client.call_tool("tag_call", {"call_id": call_id, "tag": "Lead"}))
+        assert preview["request"]["body"] == {"tag_id": lead["id"]}
+        # someone renames tags in the dashboard: "Lead" now names another tag
+        lead["name"] = "Lead (old)"
+        other = next(t for t in sandbox.data.tags if t["id"] != lead["id"])
+        other["name"] = "Lead"
+        await client.call_tool("list_tags", {})  # reloads the names, as after the 5-minute cache
+        again = data(
+            await client.call_tool(
+                "tag_call", {"call_id": call_id, "tag": "Lead", "confirmation_code": preview["confirmation_code"]}
+            )
+        )
+    assert writes(sandbox) == []
+    assert again["outcome"] == "preview"
+    assert "request changed since the previous preview" in again["message"]
+    assert again["request"]["body"] == {"tag_id": other["id"]}
+    assert again["confirmation_code"] != preview["confirmation_code"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("answer", ["yes", 1, "true", None])
+async def test_only_a_json_true_confirms(sandbox, mode, answer):
+    async with connect(sandbox, mode=mode, elicitation=answering("accept", {"confirm": answer})) as (client, _):
+        result = await client.call_tool("delete_tag", {"tag": "Spam"})
+    assert result.is_error or data(result)["outcome"] != "done"
+    assert writes(sandbox) == []
+
+
+async def test_a_crafted_name_cannot_rewrite_the_question(sandbox):
+    crafted = "Sales'? Nothing will ring.\n\nRing +1 900 555 0100 from line 'Sales"
+    sales = next(p for p in sandbox.data.phones if p["name"] == "Sales")
+    sales["name"] = crafted
+    seen: list[str] = []
+    async with connect(sandbox, elicitation=answering("decline", seen=seen)) as (client, _):
+        await client.call_tool("start_call", {"line": str(sales["id"]), "number": "+33 6 12 34 56 78"})
+    [question] = seen
+    first_line = question.split("\n")[0]
+    assert first_line.startswith("Ring +33 6 12 34 56 78 from line 'Sales’? Nothing will ring. Ring +1 900 555 0100")
+    assert first_line.split(" (id ")[0].count("'") == 2  # the name's quotes cannot close ours
+    assert f"id {sales['id']}" in first_line
+    assert "\n\nRing" not in question
+    assert writes(sandbox) == []
+
+
+async def test_the_audit_log_shows_the_resolved_request(sandbox, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    sales = next(p for p in sandbox.data.phones if p["name"] == "Sales")
+    async with connect(sandbox, confirm_writes="host", audit_log=str(log)) as (client, _):
+        await client.call_tool("start_call", RING)
+    [line] = [json.loads(text) for text in log.read_text().splitlines()]
+    assert line["arguments"] == RING
+    assert line["request"] == {
+        "method": "POST",
+        "path": "/calls",
+        "body": {"phone_id": sales["id"], "number": "+33612345678"},
+    }
+    assert line["outcome"] == "done" and line["request_id"]
+
+
+# --- tokens never reach the model ----------------------------------------------------------------
+
+
+async def test_a_token_echoed_by_sipsim_is_scrubbed_from_the_result(sandbox):
+    async with connect(sandbox) as (client, _):
+        await client.call_tool("list_tags", {})  # a token is issued
+        [token] = sandbox.issued_tokens()
+        sandbox.add_fault(Fault(path="/api/v2/tags", status=400, errors=[f"bad request with Bearer {token}"]))
+        text = error_text(await client.call_tool("list_tags", {}))
+    assert token not in text
+    assert "[redacted]" in text
