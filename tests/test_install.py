@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.server.apps import APP_MIME_TYPE
 
 from sipsim_mcp import __version__
+from sipsim_mcp.views import CALLS_DASHBOARD
 
 from .external import ROOT, node_tool, server_env
 from .mcp_helpers import data
@@ -119,6 +121,7 @@ def test_the_build_writes_the_files_readme_names(installed: Install):
         names = set(wheel.namelist())
     assert f"sipsim_mcp-{__version__}.dist-info/licenses/LICENSE" in names
     assert "sipsim_mcp/sandbox/dataset.py" in names
+    assert "sipsim_mcp/ui/calls_dashboard.html" in names & shipped  # the built view; no Node at install time
 
 
 @pytest.mark.anyio
@@ -127,8 +130,10 @@ async def test_the_installed_wheel_serves_mcp(installed: Install):
     async with Client(params, mode="legacy", read_timeout_seconds=120) as client:
         tools = (await client.list_tools()).tools
         summary = data(await client.call_tool("summarize_calls", {"since": "last_30_days"}))
+        [view] = (await client.read_resource(CALLS_DASHBOARD)).contents
     assert len(tools) == 21
     assert summary["totals"]["calls"] > 100
+    assert view.mime_type == APP_MIME_TYPE and view.text.startswith("<!doctype html>")
 
 
 def test_claude_code_connects_with_the_readme_lines(installed: Install, tmp_path: Path):

@@ -196,7 +196,8 @@ function rows(groups, keys, width, onOpen, selected) {
   const labels = groups.map((g) => groupLabel(g, keys));
   const longest = Math.max(...labels.map((l) => l.length));
   const labelW = Math.min(Math.round(width * 0.38), Math.max(64, longest * 7.2 + 12));
-  const valueW = 150;
+  const narrow = width < 560;
+  const valueW = narrow ? 84 : 150;
   const plotW = Math.max(40, width - labelW - valueW);
   const height = groups.length * rowH + 4;
   const top = Math.max(1, ...groups.map((g) => g.calls ?? 0));
@@ -228,7 +229,7 @@ function rows(groups, keys, width, onOpen, selected) {
     const label = labels[index];
     const shown = label.length * 7.2 > labelW - 12 ? `${label.slice(0, Math.floor((labelW - 12) / 7.2) - 1)}…` : label;
     node.append(el("text", { class: "label", x: labelW - 10, y: ty + rowH / 2 + 3, "text-anchor": "end" }, shown));
-    const rate = g.answer_rate != null ? ` · ${percent(g.answer_rate)} answered` : "";
+    const rate = g.answer_rate != null ? ` · ${percent(g.answer_rate)}${narrow ? "" : " answered"}` : "";
     node.append(
       el("text", { class: "value", x: labelW + x(g.calls ?? 0) + 8, y: ty + rowH / 2 + 3 }, `${count(g.calls)}${rate}`),
     );

@@ -192,7 +192,7 @@ app.ontoolresult = (result) => {
   } else if (Array.isArray(data?.calls)) {
     state.summary = null;
     state.list = {
-      title: "Calls",
+      title: "Newest first",
       args: listQuery(state.args, data),
       keep: null,
       rows: [...data.calls],
@@ -309,7 +309,7 @@ function stats(t) {
     ...cards.map(([key, label, value, sub]) =>
       h(
         "div",
-        { class: `stat stat-${key}`, "data-metric": key },
+        { class: `stat stat-${key}${key === "missed" && t.missed ? " alert" : ""}`, "data-metric": key },
         h("dt", {}, label),
         h("dd", { class: "stat-value" }, value),
         sub ? h("dd", { class: "stat-sub" }, sub) : null,
