@@ -19,7 +19,7 @@ from . import __version__
 from .auth import ScopedAuth, TokenProvider
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import MissingScopeError, SipsimAPIError
+from .errors import MissingScopeError, ResponseShapeError, SipsimAPIError, shape_problems
 from .models import ErrorEnvelope, Pagination, SuccessEnvelope
 from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
@@ -37,6 +37,42 @@ class ApiResponse:
     request_id: str | None
     data: Any
     pagination: Pagination | None = None
+    method: str = "GET"
+    path: str = ""
+
+    def items(self) -> list[Any]:
+        """`data` of a list response; ResponseShapeError if it is not a list."""
+        if self.data is None:
+            return []
+        if not isinstance(self.data, list):
+            raise self.shape_error([f"data: expected a list, got {type(self.data).__name__}"])
+        return self.data
+
+    def shape_error(self, fields: list[str]) -> ResponseShapeError:
+        return ResponseShapeError(
+            method=self.method, path=self.path, status=self.status, fields=fields, request_id=self.request_id
+        )
+
+    def read(self, model: type[M], item: Any, where: str = "data") -> M:
+        """`item` (a part of `data`) decoded as `model`; ResponseShapeError naming the fields that did not fit."""
+        try:
+            return model.model_validate(item)
+        except ValidationError as exc:
+            raise self.shape_error(shape_problems(exc.errors(include_url=False), where)) from None
+
+    def next_page(self, requested_limit: int, previous: str | None = None) -> tuple[str | None, bool]:
+        """The token of the next page (None at the end), and whether more calls may exist that cannot be
+        fetched: a full page without pagination, `has_more` without a token, or a token that repeats."""
+        count = len(self.data) if isinstance(self.data, list) else 0
+        pagination = self.pagination
+        full = count >= (pagination.limit if pagination and pagination.limit else requested_limit) > 0
+        if pagination is None:
+            return None, full
+        if pagination.has_more is False:
+            return None, False
+        if pagination.page and pagination.page != previous:
+            return pagination.page, False
+        return None, bool(pagination.has_more) or (pagination.has_more is None and full) or bool(pagination.page)
 
 
 def encode_query(params: Mapping[str, QueryValue]) -> dict[str, str]:
@@ -160,22 +196,30 @@ class SipsimClient:
         limit: int = 1000,
         page: str | None = None,
     ) -> AsyncIterator[ApiResponse]:
-        """Each page of a list endpoint in turn, following the keyset `page` token until `has_more` is false."""
+        """Each page of a list endpoint in turn, following the keyset `page` token while SIPSIM gives one
+        (unless `has_more` is false)."""
         while True:
             response = await self.call(endpoint, params={**(params or {}), "limit": limit, "page": page})
             yield response
-            pagination = response.pagination
-            if pagination is None or not pagination.has_more or not pagination.page:
+            page, uncertain = response.next_page(limit, page)
+            if uncertain:
+                logger.warning(
+                    "%s %s: SIPSIM gave no next page token; the list may be incomplete", endpoint.method, endpoint.path
+                )
+            if page is None:
                 return
-            page = pagination.page
 
     async def items(
         self, endpoint: Endpoint, model: type[M], *, params: Mapping[str, QueryValue] | None = None
     ) -> AsyncIterator[M]:
-        """Every item of a list endpoint, across all pages, decoded as `model`."""
+        """Every item of a list endpoint, across all pages, decoded as `model` (an item that cannot be read
+        is left out and logged, never the whole list)."""
         async for response in self.pages(endpoint, params=params):
-            for item in response.data or []:
-                yield model.model_validate(item)
+            for index, item in enumerate(response.items()):
+                try:
+                    yield response.read(model, item, f"data.{index}")
+                except ResponseShapeError as exc:
+                    logger.warning("%s", exc)
 
     async def fetch(
         self,
@@ -188,22 +232,14 @@ class SipsimClient:
     ) -> tuple[M, ApiResponse]:
         """`call()` and decode `data` as `model`."""
         response = await self.call(endpoint, path_params=path_params, params=params, json_body=json_body)
-        try:
-            return model.model_validate(response.data), response
-        except ValidationError as exc:
-            raise SipsimAPIError(
-                method=endpoint.method,
-                path=endpoint.render(**(path_params or {})),
-                status=response.status,
-                errors=[f"unexpected response data for {model.__name__}: {exc.error_count()} field error(s)"],
-                request_id=response.request_id,
-            ) from None
+        return response.read(model, response.data), response
 
     def _decode(self, response: httpx.Response, method: str, path: str) -> ApiResponse:
         if response.status_code >= 400:
             raise self._error(response, method, path)
+        request_id = _header_request_id(response)
         if response.status_code == 204 or not response.content:
-            return ApiResponse(status=response.status_code, request_id=_header_request_id(response), data=None)
+            return ApiResponse(response.status_code, request_id, None, method=method, path=path)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -214,7 +250,6 @@ class SipsimClient:
                 errors=["SIPSIM answered with a body that is not JSON; try again, and report it if it persists"],
                 request_id=_header_request_id(response),
             ) from None
-        request_id = _header_request_id(response)
         if isinstance(body, dict) and isinstance(body.get("request_id"), str):
             request_id = body["request_id"]
         try:
@@ -222,21 +257,29 @@ class SipsimClient:
                 raise ValueError("not an envelope")
             envelope = SuccessEnvelope.model_validate(body)
         except ValueError:  # a 2xx is SIPSIM's answer whatever its shape: the caller decides what it means
-            return ApiResponse(status=response.status_code, request_id=request_id, data=body)
+            return ApiResponse(response.status_code, request_id, body, method=method, path=path)
         return ApiResponse(
-            status=envelope.status,
+            status=response.status_code,
             request_id=envelope.request_id or request_id,
             data=envelope.data,
             pagination=envelope.pagination,
+            method=method,
+            path=path,
         )
 
     def _error(self, response: httpx.Response, method: str, path: str) -> SipsimAPIError:
+        errors: list[str] = []
+        request_id = None
         try:
-            envelope = ErrorEnvelope.model_validate_json(response.content)
-            errors = envelope.errors or [str(m) for m in (envelope.model_extra or {}).values() if isinstance(m, str)]
-            request_id = envelope.request_id
-        except ValidationError:
-            errors, request_id = [f"HTTP {response.status_code} {response.reason_phrase}".strip()], None
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict):
+            envelope = ErrorEnvelope.model_validate(body)
+            errors, request_id = envelope.messages(), envelope.request_id
+        elif isinstance(body, list | str):
+            errors = ErrorEnvelope(errors=body).messages()
+        errors = errors or [f"HTTP {response.status_code} {response.reason_phrase}".strip()]
         return SipsimAPIError(
             method=method,
             path=path,

@@ -34,7 +34,7 @@ class LookupFailed(SipsimError):
 
 @dataclass(frozen=True)
 class Employee:
-    id: int
+    id: int | str
     name: str
 
 
@@ -136,19 +136,22 @@ class Directory:
         return await self._employees.get()
 
     async def _scan_employees(self) -> list[Employee]:
-        seen: dict[int, str] = {}
+        seen: dict[int | str, str] = {}
         since = self._now() - timedelta(days=EMPLOYEE_SCAN_DAYS)
         scanned = 0
         async with aclosing(self._api.pages(ep.LIST_CALLS, params={"start_time": since})) as pages:
             async for page in pages:
-                for raw in page.data or []:
-                    call = Call.model_validate(raw)
+                for index, raw in enumerate(page.items()):
+                    try:
+                        call = page.read(Call, raw, f"data.{index}")
+                    except SipsimError:
+                        continue
                     if call.employee_id is not None and call.employee_name:
                         seen.setdefault(call.employee_id, call.employee_name)
-                scanned += len(page.data or [])
+                scanned += len(page.items())
                 if scanned >= EMPLOYEE_SCAN_CALLS:
                     break
-        return [Employee(id, name) for id, name in sorted(seen.items())]
+        return [Employee(id, name) for id, name in sorted(seen.items(), key=lambda item: str(item[0]))]
 
     def forget_tags(self) -> None:
         self._tags.clear()
@@ -159,26 +162,32 @@ class Directory:
     async def line(self, ref: str | int) -> Phone:
         """A line by id, extension or name."""
         lines = await self.lines()
+        for phone in lines:
+            if str(phone.id) == str(ref).strip():
+                return phone
         if (number := _as_int(ref)) is not None:
             for phone in lines:
-                if phone.id == number or phone.internal_number == number:
+                if phone.internal_number == number:
                     return phone
         return match(str(ref), lines, lambda p: p.name or "", "line", line_label)
 
     async def tag(self, ref: str | int) -> Tag:
         """A tag by id or name."""
         tags = await self.tags()
-        if (number := _as_int(ref)) is not None:
-            for tag in tags:
-                if tag.id == number:
-                    return tag
+        for tag in tags:
+            if str(tag.id) == str(ref).strip():
+                return tag
         return match(str(ref), tags, lambda t: t.name, "tag", tag_label)
 
     async def employee(self, ref: str | int) -> Employee:
         """An employee by id or name (known from calls of the last 90 days)."""
         if (number := _as_int(ref)) is not None:
             return Employee(number, str(number))
-        return match(str(ref), await self.employees(), lambda e: e.name, "employee", employee_label)
+        known = await self.employees()
+        for employee in known:
+            if str(employee.id) == str(ref).strip():
+                return employee
+        return match(str(ref), known, lambda e: e.name, "employee", employee_label)
 
 
 async def _collect(items: AsyncIterator[T]) -> list[T]:

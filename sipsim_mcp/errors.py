@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SipsimError(Exception):
     """Base of every error the SIPSIM client raises. `str()` is safe to show to a user or a model."""
@@ -51,3 +53,42 @@ class SipsimAPIError(SipsimError):
         if self.request_id:
             text += f" (request_id {self.request_id})"
         return text
+
+
+class ResponseShapeError(SipsimAPIError):
+    """SIPSIM answered, but not in a shape this server can read: a difference between the real API and what
+    the docs let us infer, not a problem with the caller's arguments. `fields` name where and what type,
+    never the values."""
+
+    def __init__(
+        self, *, method: str, path: str, status: int | None, fields: list[str], request_id: str | None = None
+    ) -> None:
+        self.fields = fields
+        super().__init__(method=method, path=path, status=status, errors=fields, request_id=request_id)
+
+    def describe(self) -> str:
+        text = f"SIPSIM's answer to {self.method} {self.path} could not be read"
+        if self.fields:
+            text += f" ({'; '.join(self.fields[:5])})"
+        if self.request_id:
+            text += f" (request_id {self.request_id})"
+        return (
+            text + ". This is a difference between the SIPSIM API and what this server expects, not a problem "
+            "with the arguments: run `sipsim-mcp doctor --probe` and include its output in a bug report"
+        )
+
+
+_UNION_TAGS = frozenset({"int", "str", "float", "bool", "list", "dict", "none", "datetime"})
+
+
+def shape_problems(errors: list[Any], prefix: str = "") -> list[str]:
+    """`where: what was expected` for each pydantic error (from `ValidationError.errors()`), values left out.
+    The branches of a union are folded into one entry (`data.id: int_type or string_type`)."""
+    found: dict[str, list[str]] = {}
+    for error in errors:
+        parts = [str(part) for part in (prefix, *error.get("loc", ())) if part != ""]
+        where = ".".join(part for part in parts if part not in _UNION_TAGS and "[" not in part) or "body"
+        found.setdefault(where, [])
+        if (kind := str(error.get("type", "unreadable"))) not in found[where]:
+            found[where].append(kind)
+    return [f"{where}: {' or '.join(kinds)}" for where, kinds in found.items()]

@@ -7,18 +7,158 @@ object is the largest such guess, so every one of its fields is optional.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    model_validator,
+)
 
+from .numbers import display_number
 from .shaping import DropNone
 
 
 class SipsimModel(DropNone):
-    """Base of every API object: unknown fields are accepted and kept (and nulls left out when serialized)."""
+    """Base of every API object: unknown fields are accepted and kept (and nulls left out when serialized).
+
+    A value of an optional field that cannot be read becomes null (the field's default) instead of failing
+    the object; `unread` names those fields. Only a required field (the documented ids, a tag's name) that
+    cannot be read fails the object.
+    """
 
     model_config = ConfigDict(extra="allow")
+    #: Field names the SIPSIM docs show for this object; the others are INFERRED.
+    DOCUMENTED: ClassVar[frozenset[str]] = frozenset()
+    _unread: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _lenient(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict):
+                raise
+            bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            if not bad or any(cls.model_fields[name].is_required() for name in bad if name in cls.model_fields):
+                raise
+            model = handler({key: value for key, value in data.items() if key not in bad})
+            model._unread = tuple(sorted(bad))
+            return model
+
+    @property
+    def unread(self) -> tuple[str, ...]:
+        """Fields whose value SIPSIM sent but that could not be read (they read as null)."""
+        return self._unread
+
+
+# --- lenient readers of INFERRED values ------------------------------------------------------------
+
+_CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})(?:\.\d+)?")
+
+
+def _seconds(value: Any) -> Any:
+    """Seconds from an int, a float, a numeric string or H:MM:SS / MM:SS."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else _fail("a duration")
+    if isinstance(value, int | float):
+        return round(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return round(float(text))
+        except ValueError:
+            pass
+        if m := _CLOCK.fullmatch(text):
+            return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+    return _fail("a duration")
+
+
+def _fail(what: str) -> Any:
+    raise ValueError(f"not {what}")
+
+
+def _epoch(value: Any) -> Any:
+    """Epoch seconds or milliseconds (also as numeric strings) as a number pydantic reads as seconds."""
+    if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
+        value = float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value / 1000 if abs(value) > 1e11 else value
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is UTC (the docs give every time in UTC)."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _text(value: Any) -> Any:
+    """Numbers given where text was expected (a phone number without +) are read as text."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _url(value: Any) -> Any:
+    return None if value is False or value == "" else value
+
+
+def _word(case: str) -> Any:
+    def read(value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip()
+        return (text.upper() if case == "upper" else text.lower()) or None
+
+    return read
+
+
+def _token(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else (value or None)
+
+
+def _tag_refs(value: Any) -> Any:
+    """A call's tags given as objects, ids, names, one name, or null."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    refs = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            refs.append({"id": item})
+        elif isinstance(item, str):
+            refs.append({"name": item})
+        else:
+            refs.append(item)
+    return refs
+
+
+def _id(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Id = Annotated[int | str, BeforeValidator(_id), WithJsonSchema({"type": ["integer", "string"]})]
+"""An id: integer in most examples, a string (`call_123`) in others (D4); both are kept as given."""
+Seconds = Annotated[int | None, BeforeValidator(_seconds)]
+Instant = Annotated[datetime | None, BeforeValidator(_epoch), AfterValidator(_utc)]
+Text = Annotated[str | None, BeforeValidator(_text)]
+Number = Annotated[str | None, BeforeValidator(_text), AfterValidator(display_number)]
+"""A phone number: E.164 is documented; one without its '+' gets it back when that makes a possible number."""
+Url = Annotated[str | None, BeforeValidator(_url)]
+Upper = Annotated[str | None, BeforeValidator(_word("upper"))]
+Lower = Annotated[str | None, BeforeValidator(_word("lower"))]
 
 
 # --- envelopes -----------------------------------------------------------------------------------
@@ -27,39 +167,85 @@ class SipsimModel(DropNone):
 class Pagination(SipsimModel):
     """Keyset pagination block of a list response."""
 
+    DOCUMENTED = frozenset({"count", "limit", "page", "has_more"})
+
     count: int | None = None
     limit: int | None = None
-    page: str | None = Field(None, description="Opaque token for the next page; absent on the last page")
-    has_more: bool = False
+    page: Annotated[str | None, BeforeValidator(_token)] = Field(
+        None, description="Opaque token for the next page; absent on the last page"
+    )
+    has_more: bool | None = None
 
 
 class SuccessEnvelope(SipsimModel):
     """`{status, request_id, timestamp, data, pagination}` around every successful API response."""
 
-    status: int
-    request_id: str | None = None
+    status: int | None = None
+    request_id: Text = None
     timestamp: str | None = None
     data: Any = None
     pagination: Pagination | None = None
 
 
 class ErrorEnvelope(SipsimModel):
-    """`{status, errors[], request_id, path}` around every API error."""
+    """`{status, errors[], request_id, path}` around every API error (also `errors` as a string or objects,
+    or `message` / `error` instead)."""
 
     status: int | None = None
-    errors: list[str] = Field(default_factory=list)
-    request_id: str | None = None
+    errors: Any = None
+    request_id: Text = None
     path: str | None = None
+
+    def messages(self) -> list[str]:
+        """The readable text of the error, whichever form it came in."""
+        found = _messages(self.errors)
+        for key in ("message", "error", "error_description", "detail"):
+            found += _messages((self.model_extra or {}).get(key))
+        return list(dict.fromkeys(found))
+
+
+def _messages(value: Any) -> list[str]:
+    if value is None or value == "" or isinstance(value, bool):
+        return []
+    if isinstance(value, str | int | float):
+        return [str(value)]
+    if isinstance(value, list):
+        return [text for item in value for text in _messages(item)]
+    if isinstance(value, dict):
+        text = next((value[k] for k in ("message", "detail", "error", "msg", "title") if value.get(k)), None)
+        where = next((value[k] for k in ("field", "param", "path", "pointer", "code") if value.get(k)), None)
+        if text is not None:
+            return [f"{where}: {text}" if where else str(text)]
+        return [f"{key}: {'; '.join(_messages(item))}" for key, item in value.items() if _messages(item)]
+    return [str(value)]
+
+
+def _scopes(value: Any) -> Any:
+    """Granted scopes separated by spaces or commas (or given as a list)."""
+    if isinstance(value, list):
+        value = " ".join(str(item) for item in value)
+    return " ".join(value.replace(",", " ").split()) if isinstance(value, str) else None
+
+
+def _lifetime(value: Any) -> Any:
+    """`expires_in` as seconds; missing, null or unreadable means the documented 7200."""
+    try:
+        seconds = _seconds(value)
+    except ValueError:
+        return 7200
+    return seconds if seconds is not None and seconds > 0 else 7200
 
 
 class TokenResponse(SipsimModel):
     """OAuth 2.0 client-credentials token response (not wrapped in the envelope)."""
 
+    DOCUMENTED = frozenset({"access_token", "token_type", "expires_in", "scope", "created_at"})
+
     access_token: SecretStr
-    token_type: str = "Bearer"
-    expires_in: int = 7200
-    scope: str | None = None
-    created_at: int | None = None
+    token_type: str | None = "Bearer"
+    expires_in: Annotated[int, BeforeValidator(_lifetime)] = 7200
+    scope: Annotated[str | None, BeforeValidator(_scopes)] = None
+    created_at: Instant = None
 
 
 class OAuthErrorBody(SipsimModel):
@@ -73,65 +259,103 @@ class OAuthErrorBody(SipsimModel):
 
 
 class Account(SipsimModel):
-    id: int
+    DOCUMENTED = frozenset({"id", "company_name", "email"})
+
+    id: Id
     company_name: str | None = None
     email: str | None = None
 
 
 class PhoneGroup(SipsimModel):
-    group_id: int | None = None
+    DOCUMENTED = frozenset({"group_id", "group_title"})
+
+    group_id: Id | None = None
     group_title: str | None = None
 
 
 class OutboundSetting(SipsimModel):
-    outbound_number: str | None = None
+    DOCUMENTED = frozenset({"outbound_number", "use_different_outbound_number", "outbound_number_phone_id"})
+
+    outbound_number: Number = None
     use_different_outbound_number: bool | None = None
-    outbound_number_phone_id: int | None = None
+    outbound_number_phone_id: Id | None = None
 
 
 class RecordSetting(SipsimModel):
+    DOCUMENTED = frozenset({"record_inbound_call", "record_outbound_call"})
+
     record_inbound_call: bool | None = None
     record_outbound_call: bool | None = None
 
 
 class VoicemailSetting(SipsimModel):
+    DOCUMENTED = frozenset({"allow_voicemail", "voicemail_file_id"})
+
     allow_voicemail: bool | None = None
-    voicemail_file_id: int | None = None
+    voicemail_file_id: Id | None = None
 
 
 class ForcedForwarding(SipsimModel):
+    DOCUMENTED = frozenset({"enabled", "forward_number"})
+
     enabled: bool | None = None
-    forward_number: str | None = None
+    forward_number: Number = None
 
 
 class ConditionalForwarding(SipsimModel):
+    DOCUMENTED = frozenset({"enabled", "timeout_seconds", "forward_number"})
+
     enabled: bool | None = None
-    timeout_seconds: int | None = None
-    forward_number: str | None = None
+    timeout_seconds: Seconds = None
+    forward_number: Number = None
 
 
 class ForwardingSetting(SipsimModel):
+    DOCUMENTED = frozenset({"forced", "conditional"})
+
     forced: ForcedForwarding | None = None
     conditional: ConditionalForwarding | None = None
 
 
 class AudioSetting(SipsimModel):
-    inbound_call_preroll_id: int | None = None
-    outbound_call_preroll_id: int | None = None
-    no_answer_file_id: int | None = None
+    DOCUMENTED = frozenset(
+        {"inbound_call_preroll_id", "outbound_call_preroll_id", "no_answer_file_id", "wait_preroll_dial"}
+    )
+
+    inbound_call_preroll_id: Id | None = None
+    outbound_call_preroll_id: Id | None = None
+    no_answer_file_id: Id | None = None
     wait_preroll_dial: int | None = None
 
 
 class Phone(SipsimModel):
     """A phone line (number) of the account, with its settings."""
 
-    id: int
-    name: str | None = None
-    status: Literal["not_activated", "active", "inactive"] | str | None = None
+    DOCUMENTED = frozenset(
+        {
+            "id",
+            "name",
+            "status",
+            "internal_number",
+            "number",
+            "created_at",
+            "updated_at",
+            "group",
+            "outbound_setting",
+            "record_setting",
+            "voicemail_setting",
+            "forwarding_setting",
+            "audio_setting",
+        }
+    )
+
+    id: Id
+    name: Text = None
+    status: Lower = Field(None, description="not_activated, active or inactive")
     internal_number: int | None = None
-    number: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    number: Number = None
+    created_at: Instant = None
+    updated_at: Instant = None
     group: PhoneGroup | None = None
     outbound_setting: OutboundSetting | None = None
     record_setting: RecordSetting | None = None
@@ -141,58 +365,64 @@ class Phone(SipsimModel):
 
 
 class Tag(SipsimModel):
-    id: int
+    DOCUMENTED = frozenset({"id", "name", "color", "description"})
+
+    id: Id
     name: str
     color: str | None = None
     description: str | None = None
 
 
 class CallTag(SipsimModel):
-    """A tag as carried on a call (INFERRED shape)."""
+    """A tag as carried on a call (INFERRED shape): an object, or just its id or name."""
 
-    id: int | None = None
-    name: str
+    id: Id | None = None
+    name: Text = None
     color: str | None = None
 
 
 class Call(SipsimModel):
     """One call of the history. Only id, direction, caller_number and receiver_number are documented."""
 
-    id: int | str
-    pbx_id: str | None = None
-    direction: str | None = None
-    call_type: Literal["inbound", "outgoing", "missed", "voicemail"] | str | None = None
-    status: str | None = None
-    start_time: datetime | None = None
-    answer_time: datetime | None = None
-    end_time: datetime | None = None
-    duration: int | None = None
-    wait_time: int | None = None
-    caller_number: str | None = None
-    caller_name: str | None = None
-    receiver_number: str | None = None
-    phone_id: int | None = None
-    phone_name: str | None = None
-    employee_id: int | None = None
-    employee_name: str | None = None
-    tags: list[CallTag] = Field(default_factory=list)
-    recording_url: str | None = None
-    voicemail_url: str | None = None
+    DOCUMENTED = frozenset({"id", "direction", "caller_number", "receiver_number"})
+
+    id: Id
+    pbx_id: Text = None
+    direction: Lower = None
+    call_type: Lower = Field(None, description="inbound, outgoing, missed or voicemail")
+    status: Upper = Field(None, description="ANSWER, MISSED, BUSY or NOANSWER")
+    start_time: Instant = None
+    answer_time: Instant = None
+    end_time: Instant = None
+    duration: Seconds = None
+    wait_time: Seconds = None
+    caller_number: Number = None
+    caller_name: Text = None
+    receiver_number: Number = None
+    phone_id: Id | None = None
+    phone_name: Text = None
+    employee_id: Id | None = None
+    employee_name: Text = None
+    tags: Annotated[list[CallTag], BeforeValidator(_tag_refs)] = Field(default_factory=list)
+    recording_url: Url = None
+    voicemail_url: Url = None
 
 
 class InitiatedCall(SipsimModel):
     """What click-to-call (`POST /calls`, INFERRED) answers."""
 
-    id: int | str | None = None
-    pbx_id: str | None = None
+    id: Id | None = None
+    pbx_id: Text = None
     status: str | None = None
-    phone_id: int | None = None
-    number: str | None = None
-    created_at: datetime | None = None
+    phone_id: Id | None = None
+    number: Number = None
+    created_at: Instant = None
 
 
 class Segment(SipsimModel):
     """One transcript piece; channel 0 is the first party, 1 the second (REST encoding)."""
+
+    DOCUMENTED = frozenset({"channel", "start", "end", "text"})
 
     channel: int | str | None = None
     start: float | None = None
@@ -201,19 +431,24 @@ class Segment(SipsimModel):
 
 
 class Transcription(SipsimModel):
-    call_id: int | str | None = None
+    DOCUMENTED = frozenset({"speech_state", "payload"})
+
+    call_id: Id | None = None
     speech_state: str | None = None
     payload: list[Segment] = Field(default_factory=list)
 
 
 class Summary(SipsimModel):
-    id: int | None = None
-    call_id: int | str | None = None
+    id: Id | None = None
+    call_id: Id | None = None
     summary: str | None = None
     status: str | None = Field(None, description="processing or done (INFERRED)")
+    created_at: Instant = None
 
 
 class WebhookEvent(SipsimModel):
+    DOCUMENTED = frozenset({"event"})
+
     event: str
 
 
@@ -225,7 +460,7 @@ class WebhookSetting(SipsimModel):
 
 
 class Deleted(SipsimModel):
-    id: int | str | None = None
+    id: Id | None = None
     deleted: bool | None = None
 
 

@@ -7,7 +7,15 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
-__all__ = ["NumberError", "format_number", "looks_like_number", "normalize_number", "parse_region"]
+__all__ = [
+    "NumberError",
+    "display_number",
+    "format_number",
+    "looks_like_number",
+    "normalize_number",
+    "number_key",
+    "parse_region",
+]
 
 ACCEPTED = (
     "Write the number in E.164 form with its country code, like +33612345678 (spaces, dots, dashes, "
@@ -102,3 +110,27 @@ def looks_like_number(text: str) -> bool:
     """True when ``text`` is only digits, '+' and separators with at least 6 digits (a number, not a name)."""
     cleaned = _TEL_PREFIX.sub("", (text or "").strip()).strip()
     return bool(_ALLOWED.fullmatch(cleaned)) and sum(c.isdigit() for c in cleaned) >= 6
+
+
+def number_key(text: str | None) -> str | None:
+    """What two spellings of one number share (+33612345678, 33612345678, 0612345678): its last 9 digits,
+    or all of them when shorter. For comparing numbers SIPSIM returns, whose form is INFERRED."""
+    digits = "".join(ch for ch in text or "" if ch.isdigit())
+    return digits[-9:] or None
+
+
+def display_number(text: str | None, default_region: str | None = None) -> str | None:
+    """A number SIPSIM returned, in E.164 when it came without its '+' (33612345678) or in national form and
+    can be read as a possible number; otherwise unchanged."""
+    if not text or text.startswith("+") or not text.isdigit():
+        return text
+    for candidate, region in ((text, default_region), ("+" + text.removeprefix("00"), None)):
+        if region is None and not candidate.startswith("+"):
+            continue
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return text

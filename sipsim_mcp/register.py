@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .client import ApiResponse
 from .confirm import ConfirmForm
-from .errors import SipsimAPIError, SipsimError
+from .errors import ResponseShapeError, SipsimAPIError, SipsimError, shape_problems
 from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
 from .numbers import NumberError
 from .redact import REDACTOR
@@ -60,7 +60,7 @@ def can_elicit(ctx: Context) -> bool:
 
 def explain(exc: Exception, spec: ToolSpec) -> str:
     """The message a model reads for a failure: what happened and the next step."""
-    if not isinstance(exc, SipsimAPIError):
+    if not isinstance(exc, SipsimAPIError) or isinstance(exc, ResponseShapeError):
         return str(exc)
     text = exc.describe()
     if exc.status == 403:
@@ -78,6 +78,12 @@ def explain(exc: Exception, spec: ToolSpec) -> str:
         return f"{text}. SIPSIM is limiting the request rate: try again in {exc.retry_after:.0f} s."
     hint = spec.hints.get(exc.status) or GENERIC_HINTS.get(exc.status, "")
     return f"{text}. {hint}".rstrip()
+
+
+def unreadable(spec: ToolSpec, exc: ValidationError) -> ResponseShapeError:
+    """A model that failed on SIPSIM's answer, reported as SIPSIM's (never as the caller's arguments)."""
+    fields = shape_problems(exc.errors(include_url=False), "data")
+    return ResponseShapeError(method=spec.endpoint.method, path=spec.endpoint.path, status=None, fields=fields)
 
 
 def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any]) -> str:
@@ -152,6 +158,8 @@ def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[...
             return result(await spec.handler(ToolCall(runtime, ctx), args))
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
+        except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
+            raise ToolError(explain(unreadable(spec, exc), spec)) from None
 
     return _signed(read_tool, spec.name, [*params, _context_param()], returns)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult
@@ -123,7 +123,9 @@ class SipsimServer(MCPServer):
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            if spec is not None and isinstance(exc.__cause__, ValidationError):
+            # Only the SDK's own check of the arguments is about them; a crash is never "invalid arguments".
+            own = not isinstance(exc, UnexpectedToolError)
+            if spec is not None and own and isinstance(exc.__cause__, ValidationError):
                 raise ToolError(format_validation(name, exc.__cause__, spec.input.model_fields)) from exc.__cause__
             scrubbed = REDACTOR.scrub(str(exc))  # SIPSIM may echo a token in an error text
             if scrubbed != str(exc):

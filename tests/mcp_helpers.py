@@ -7,9 +7,11 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestParams, ElicitResult
@@ -43,6 +45,17 @@ async def connect(
     async with SipsimClient(settings) as api:
         server = build_server(settings, api=api, now=lambda: NOW)
         async with Client(server, mode=mode, elicitation_callback=elicitation) as client:
+            yield client, server
+
+
+@asynccontextmanager
+async def connect_in_process(sandbox: Sandbox, **overrides: Any) -> AsyncIterator[tuple[Client, SipsimServer]]:
+    """Like `connect`, with the simulator called in process (no socket; for tests of what is read, not of HTTP)."""
+    where = SimpleNamespace(api_url="http://127.0.0.1/api/v2", token_url="http://127.0.0.1/oauth/token")
+    settings = settings_for(where, **overrides)
+    async with SipsimClient(settings, transport=httpx.ASGITransport(app=sandbox.app)) as api:
+        server = build_server(settings, api=api, now=lambda: NOW)
+        async with Client(server) as client:
             yield client, server
 
 

@@ -13,12 +13,12 @@ from .. import endpoints as ep
 from ..client import ApiResponse
 from ..directory import LookupFailed, line_label, tag_label
 from ..models import Call, InitiatedCall
-from ..numbers import format_number, normalize_number
+from ..numbers import display_number, format_number, normalize_number
 from ..shaping import Compact, fit
 from ..windows import TimeWindow
 from .base import ToolCall, WritePlan
 from .fields import CallId, LineRef, Page, PhoneNumber, TagRef, ToolInput, Zone
-from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, cursor_for, resolve_filters
+from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, TagNames, cursor_for, resolve_filters
 
 CallField = Literal[
     "time",
@@ -76,20 +76,27 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return moment.astimezone(zone).isoformat() if moment else None
 
 
-def call_row(call: Call, zone: ZoneInfo, fields: tuple[str, ...] = ALL_FIELDS) -> CallRow:
+def call_row(
+    call: Call,
+    zone: ZoneInfo,
+    fields: tuple[str, ...] = ALL_FIELDS,
+    *,
+    region: str | None = None,
+    tags: TagNames | None = None,
+) -> CallRow:
     values: dict[str, Any] = {
         "time": _local(call.start_time, zone),
         "type": call.call_type,
         "status": call.status,
         "direction": call.direction,
-        "from": call.caller_number,
+        "from": display_number(call.caller_number, region),
         "caller_name": call.caller_name,
-        "to": call.receiver_number,
+        "to": display_number(call.receiver_number, region),
         "line": call.phone_name,
         "employee": call.employee_name,
         "duration_s": call.duration,
         "wait_s": call.wait_time,
-        "tags": [tag.name for tag in call.tags] or None,
+        "tags": (tags or TagNames.NONE).of(call) or None,
         "recording_url": call.recording_url,
         "pbx_id": call.pbx_id,
     }
@@ -141,12 +148,16 @@ async def list_calls(call: ToolCall, args: ListCallsInput) -> CallPage:
     rows: list[CallRow] = []
     positions: list[Position] = []
     next_position: Position | None = None
+    tags = TagNames(call)
+    region = call.settings.default_region
     async with aclosing(scan.calls()) as matches:
         async for position, found in matches:
             if len(rows) == args.limit:
                 next_position = position
                 break
-            rows.append(call_row(found, zone, fields))
+            if "tags" in fields:
+                await tags.prepare(found)
+            rows.append(call_row(found, zone, fields, region=region, tags=tags))
             positions.append(position)
     if next_position is None and scan.resume is not None:
         next_position = scan.resume
@@ -159,11 +170,13 @@ async def list_calls(call: ToolCall, args: ListCallsInput) -> CallPage:
     if next_position is not None:
         result.has_more = True
         result.page = cursor_for(window, next_position)
+    notes = scan.notes()
     if scan.resume is not None and next_position == scan.resume:
-        result.note = (
+        notes.append(
             f"Scanned {scan.scanned} calls without filling the page; more may match. Continue with page=, "
             "or use summarize_calls for counts."
         )
+    result.note = " ".join(notes) or None
     return result
 
 
@@ -186,7 +199,9 @@ class CallDetail(Compact):
 async def get_call(call: ToolCall, args: GetCallInput) -> CallDetail:
     """Get one call by id: who called whom, when, on which line, outcome, duration, tags."""
     found, _ = await call.api.fetch(ep.GET_CALL, Call, path_params={"call_id": args.call_id})
-    row = call_row(found, call.zone(args.timezone))
+    tags = TagNames(call)
+    await tags.prepare(found)
+    row = call_row(found, call.zone(args.timezone), region=call.settings.default_region, tags=tags)
     full = found.model_dump(mode="json", exclude_none=True) if args.detail == "full" else None
     return CallDetail(call=row, full=full)
 

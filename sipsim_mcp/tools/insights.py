@@ -6,6 +6,7 @@ bounded top-callers table (Space-Saving), never the calls themselves.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -14,10 +15,11 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from ..models import Call
+from ..numbers import display_number
 from ..shaping import Compact, fit
 from ..windows import WEEKDAYS, TimeWindow
 from .base import ToolCall
-from .scan import AppliedFilters, CallFilters, Scan, resolve_filters
+from .scan import AppliedFilters, CallFilters, Scan, TagNames, resolve_filters
 
 GroupKey = Literal["call_type", "status", "direction", "line", "employee", "tag", "day", "weekday", "hour"]
 CHRONOLOGICAL = frozenset({"day", "weekday", "hour"})
@@ -26,17 +28,64 @@ MAX_GROUPS = 200
 TRACKED_CALLERS = 2000
 
 
-def group_values(call: Call, key: str, zone: ZoneInfo) -> list[str]:
+INCOMING = frozenset({"inbound", "incoming", "in"})
+OUTGOING = frozenset({"outgoing", "outbound", "out"})
+CALL_TYPES = frozenset({"inbound", "outgoing", "missed", "voicemail"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a call says about the figures, read from whichever fields it has (None: it cannot be told)."""
+
+    incoming: bool | None
+    answered: bool | None
+    missed: bool | None
+    voicemail: bool | None
+
+    @classmethod
+    def of(cls, call: Call) -> Facts:
+        kind = call.call_type if call.call_type in CALL_TYPES else None
+        if call.direction in INCOMING or kind in ("inbound", "missed", "voicemail"):
+            incoming: bool | None = True
+        elif call.direction in OUTGOING or kind == "outgoing":
+            incoming = False
+        else:
+            incoming = None
+        if call.status is not None:
+            answered: bool | None = call.status in ("ANSWER", "ANSWERED")
+        else:
+            answered = True if kind == "inbound" else False if kind in ("missed", "voicemail") else None
+        if kind is not None:
+            missed, voicemail = kind in ("missed", "voicemail"), kind == "voicemail"
+        elif incoming is False:
+            missed, voicemail = False, False
+        else:
+            missed = None if incoming is None or answered is None else not answered
+            voicemail = None
+        return cls(incoming, answered, missed, voicemail)
+
+
+#: Each fact: the call fields it is read from, and the metrics that depend on it.
+FACT_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "incoming": ("direction and call_type", ("inbound", "outgoing", "missed_rate")),
+    "answered": ("status", ("answered", "answer_rate", "avg_duration_s")),
+    "missed": ("call_type", ("missed", "missed_rate")),
+    "voicemail": ("call_type", ("voicemail",)),
+    "duration": ("duration", ("total_duration_s", "avg_duration_s")),
+}
+
+
+def group_values(call: Call, key: str, zone: ZoneInfo, tags: TagNames = TagNames.NONE) -> list[str]:
     """The group(s) a call falls in for `key` (a call with two tags is in both tag groups)."""
     local = call.start_time.astimezone(zone) if call.start_time else None
     if key == "tag":
-        return [tag.name for tag in call.tags] or [NONE]
+        return tags.of(call) or [NONE]
     value = {
         "call_type": call.call_type,
         "status": call.status,
         "direction": call.direction,
-        "line": call.phone_name,
-        "employee": call.employee_name,
+        "line": call.phone_name or (f"line {call.phone_id}" if call.phone_id is not None else None),
+        "employee": call.employee_name or (f"employee {call.employee_id}" if call.employee_id is not None else None),
         "day": local.date().isoformat() if local else None,
         "weekday": WEEKDAYS[local.weekday()] if local else None,
         "hour": f"{local.hour:02d}" if local else None,
@@ -85,21 +134,30 @@ class Tally:
     inbound: int = 0
     outgoing: int = 0
     duration: int = 0
+    durations: int = 0
     wait: int = 0
     waits: int = 0
+    missed_of: int = 0  # incoming calls whose missed/answered outcome is known
+    unknown: Counter[str] = field(default_factory=Counter)  # calls whose fact could not be told, by fact
 
-    def add(self, call: Call) -> None:
+    def add(self, call: Call, facts: Facts) -> None:
         self.calls += 1
-        incoming = call.direction == "inbound" or call.call_type in ("inbound", "missed", "voicemail")
-        self.inbound += incoming
-        self.outgoing += not incoming
-        if call.status == "ANSWER":
+        for name in ("incoming", "answered", "missed", "voicemail"):
+            if getattr(facts, name) is None:
+                self.unknown[name] += 1
+        self.inbound += facts.incoming is True
+        self.outgoing += facts.incoming is False
+        if facts.answered:
             self.answered += 1
-            self.duration += call.duration or 0
-        if call.call_type in ("missed", "voicemail"):
-            self.missed += 1
-        self.voicemail += call.call_type == "voicemail"
-        if incoming and call.wait_time is not None:
+            if call.duration is None:
+                self.unknown["duration"] += 1
+            else:
+                self.duration += call.duration
+                self.durations += 1
+        self.missed += bool(facts.missed)
+        self.missed_of += facts.incoming is True and facts.missed is not None
+        self.voicemail += bool(facts.voicemail)
+        if facts.incoming and call.wait_time is not None:
             self.wait += call.wait_time
             self.waits += 1
 
@@ -107,18 +165,50 @@ class Tally:
         def ratio(a: int, b: int) -> float | None:
             return round(a / b, 3) if b else None
 
-        return Metrics(
+        known = self.calls - self.unknown["answered"]
+        metrics = Metrics(
             calls=self.calls,
             answered=self.answered,
             missed=self.missed,
             voicemail=self.voicemail,
             inbound=self.inbound,
             outgoing=self.outgoing,
-            answer_rate=ratio(self.answered, self.calls),
-            missed_rate=ratio(self.missed, self.inbound),
+            answer_rate=ratio(self.answered, known),
+            missed_rate=ratio(self.missed, self.missed_of),
             total_duration_s=self.duration,
-            avg_duration_s=round(self.duration / self.answered, 1) if self.answered else None,
+            avg_duration_s=round(self.duration / self.durations, 1) if self.durations else None,
             avg_wait_s=round(self.wait / self.waits, 1) if self.waits else None,
+        )
+        for fact, (_, names) in FACT_SOURCES.items():  # a figure nothing could be counted from is absent, not 0
+            told = self.concerned(fact)
+            if told and self.unknown[fact] == told:
+                for name in names:
+                    setattr(metrics, name, None)
+        return metrics
+
+    def concerned(self, fact: str) -> int:
+        """How many calls `fact` matters for (durations: answered calls; missed and voicemail: all but outgoing)."""
+        if fact == "duration":
+            return self.answered
+        return self.calls - self.outgoing if fact in ("missed", "voicemail") else self.calls
+
+    def missing_note(self) -> str | None:
+        """Which fields were missing on how many calls, and which figures that affects."""
+        merged: dict[str, tuple[int, int, list[str]]] = {}
+        for fact, (fields, names) in FACT_SOURCES.items():
+            if count := self.unknown[fact]:
+                earlier, told, affected = merged.get(fields, (0, 0, []))
+                merged[fields] = (max(earlier, count), max(told, self.concerned(fact)), affected + list(names))
+        parts = [
+            f"{fields} missing on {count} of {told} calls (affects {', '.join(dict.fromkeys(names))})"
+            for fields, (count, told, names) in merged.items()
+        ]
+        if not parts:
+            return None
+        return (
+            "SIPSIM left out fields these figures need: "
+            + "; ".join(parts)
+            + ". Figures count only the calls that have the field; absent figures could not be computed."
         )
 
 
@@ -159,20 +249,27 @@ class Aggregate:
     caller_names: dict[str, str] = field(default_factory=dict)
     missed_by_caller: dict[str, int] = field(default_factory=dict)
 
+    tags: TagNames = TagNames.NONE
+    region: str | None = None
+    callers_unknown: int = 0  # incoming calls without a caller number
+
     def add(self, call: Call) -> None:
-        self.totals.add(call)
+        facts = Facts.of(call)
+        self.totals.add(call, facts)
         keys: list[tuple[str, ...]] = [()]
         for key in self.group_by:
-            keys = [(*prefix, value) for prefix in keys for value in group_values(call, key, self.zone)]
+            keys = [(*prefix, value) for prefix in keys for value in group_values(call, key, self.zone, self.tags)]
         for combo in keys if self.group_by else []:
-            self.groups.setdefault(combo, Tally()).add(call)
-        if call.direction == "inbound" and call.caller_number:
-            number = call.caller_number
+            self.groups.setdefault(combo, Tally()).add(call, facts)
+        if facts.incoming and not call.caller_number:
+            self.callers_unknown += 1
+        elif facts.incoming and call.caller_number:
+            number = display_number(call.caller_number, self.region) or call.caller_number
             self.callers.add(number)
             if number in self.callers.counts:
                 if call.caller_name:
                     self.caller_names[number] = call.caller_name
-                if call.call_type in ("missed", "voicemail"):
+                if facts.missed:
                     self.missed_by_caller[number] = self.missed_by_caller.get(number, 0) + 1
             self._prune()
 
@@ -229,7 +326,10 @@ class CallSummary(Compact):
     groups: list[Metrics] = Field(default_factory=list)
     top_callers: list[TopCaller] = Field(default_factory=list)
     scanned: int = Field(description="Calls read to compute this answer")
-    complete: bool = Field(description="False when the scan stopped at SIPSIM_SCAN_LIMIT: totals are partial")
+    complete: bool = Field(
+        description="False when not every call of the window could be read (SIPSIM_SCAN_LIMIT, or see note): "
+        "totals are partial"
+    )
     omitted_groups: int | None = None
     note: str | None = None
 
@@ -243,7 +343,8 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
     window = call.window(args.since, args.until, args.timezone, default="last_7_days")
     query = await resolve_filters(call, args, window)
     zone = call.zone(args.timezone)
-    aggregate = Aggregate(group_by=tuple(args.group_by), zone=zone)
+    tags = TagNames(call)
+    aggregate = Aggregate(group_by=tuple(args.group_by), zone=zone, tags=tags, region=call.settings.default_region)
     span = (window.until - window.since).total_seconds() or 1.0
 
     async def on_page(scanned: int, oldest: datetime | None) -> None:
@@ -252,6 +353,8 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
 
     scan = Scan(call, query, max_scanned=call.settings.scan_limit, on_page=on_page)
     async for _, found in scan.calls():
+        if "tag" in args.group_by:
+            await tags.prepare(found)
         aggregate.add(found)
     await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 
@@ -279,7 +382,7 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
             for number, count in aggregate.callers.top(args.top_callers)
         ],
         scanned=scan.scanned,
-        complete=scan.resume is None,
+        complete=scan.resume is None and not scan.uncertain and not scan.unreadable and not query.unmatched,
     )
     omitted = len(rows) - len(result.groups) + fit(result, "groups")
     notes = []
@@ -293,5 +396,12 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
         )
     if not aggregate.callers.exact and args.top_callers:
         notes.append("More distinct callers than can be tracked exactly: top caller counts may be approximate.")
+    notes += scan.notes()
+    if missing := aggregate.totals.missing_note():
+        notes.append(missing)
+    if aggregate.callers_unknown and args.top_callers:
+        notes.append(
+            f"caller_number missing on {aggregate.callers_unknown} incoming calls: they are not in top_callers."
+        )
     result.note = " ".join(notes) or None
     return result

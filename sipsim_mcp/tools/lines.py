@@ -9,8 +9,8 @@ from pydantic import Field, model_validator
 from .. import endpoints as ep
 from ..client import ApiResponse
 from ..directory import line_label
-from ..models import Phone
-from ..numbers import format_number, normalize_number
+from ..models import Id, Phone
+from ..numbers import display_number, format_number, normalize_number
 from ..shaping import Compact, fit
 from .base import ToolCall, WritePlan
 from .fields import LineRef, ToolInput
@@ -21,7 +21,7 @@ OFF = "off"
 class LineRow(Compact):
     """A line at a glance."""
 
-    id: int
+    id: Id
     name: str | None = None
     extension: int | None = None
     number: str | None = None
@@ -58,7 +58,7 @@ def line_row(phone: Phone) -> LineRow:
         id=phone.id,
         name=phone.name,
         extension=phone.internal_number,
-        number=phone.number,
+        number=display_number(phone.number),
         status=phone.status,
         group=phone.group.group_title if phone.group else None,
         recording=recording,

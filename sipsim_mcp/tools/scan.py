@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,8 +16,9 @@ from pydantic import Field
 
 from .. import endpoints as ep
 from ..directory import line_label
+from ..errors import ResponseShapeError, SipsimError
 from ..models import Call
-from ..numbers import normalize_number
+from ..numbers import normalize_number, number_key
 from ..shaping import Compact
 from ..windows import TimeWindow
 from .base import ToolCall
@@ -66,17 +68,39 @@ class CallQuery:
     window: TimeWindow
     params: dict[str, Any]
     applied: AppliedFilters
-    line_id: int | None = None
+    line_id: int | str | None = None
+    line_name: str | None = None
     number: str | None = None
+    unmatched: Counter[str] = field(default_factory=Counter)  # calls a local check could not tell, by field
 
     @property
     def local(self) -> bool:
         return self.line_id is not None or self.number is not None
 
     def keep(self, call: Call) -> bool:
-        if self.line_id is not None and call.phone_id != self.line_id:
+        if self.line_id is not None:
+            if call.phone_id is not None:
+                if str(call.phone_id) != str(self.line_id):
+                    return False
+            elif call.phone_name is not None and self.line_name is not None:
+                if call.phone_name.casefold() != self.line_name.casefold():
+                    return False
+            else:
+                self.unmatched["phone_id"] += 1
+                return False
+        if self.number is None:
+            return True
+        if call.caller_number is None and call.receiver_number is None:
+            self.unmatched["caller_number and receiver_number"] += 1
             return False
-        return self.number is None or self.number in (call.caller_number, call.receiver_number)
+        return number_key(self.number) in (number_key(call.caller_number), number_key(call.receiver_number))
+
+    def unmatched_note(self, scanned: int) -> str | None:
+        """Which calls could not be checked against the line or number filter (so may be missing)."""
+        if not self.unmatched:
+            return None
+        parts = [f"{where} missing on {count} of {scanned} calls" for where, count in self.unmatched.items()]
+        return f"{'; '.join(parts)}: those calls could not be matched to the filter and are left out."
 
 
 async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWindow) -> CallQuery:
@@ -91,7 +115,7 @@ async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWind
     query = CallQuery(window=window, params=params, applied=applied)
     if filters.line is not None:
         line = await call.directory.line(filters.line)
-        query.line_id = line.id
+        query.line_id, query.line_name = line.id, line.name
         applied.line = line_label(line)
     if filters.employees:
         people = [await call.directory.employee(ref) for ref in filters.employees]
@@ -106,6 +130,31 @@ async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWind
         query.number = applied.number = number
         params["search"] = params["search"] or number
     return query
+
+
+class TagNames:
+    """The names of a call's tags. Calls may carry tags as objects, names or bare ids (INFERRED); names for
+    bare ids come from the tag list, loaded once and only when a call needs it."""
+
+    NONE: TagNames
+
+    def __init__(self, call: ToolCall | None) -> None:
+        self._call = call
+        self._names: dict[str, str] | None = None
+
+    async def prepare(self, found: Call) -> None:
+        if self._names is None and self._call is not None and any(tag.name is None for tag in found.tags):
+            try:
+                self._names = {str(tag.id): tag.name for tag in await self._call.directory.tags()}
+            except SipsimError:  # no tags.read: the ids are shown as they are
+                self._names = {}
+
+    def of(self, found: Call) -> list[str]:
+        names = self._names or {}
+        return [tag.name or names.get(str(tag.id), f"tag {tag.id}") for tag in found.tags]
+
+
+TagNames.NONE = TagNames(None)
 
 
 @dataclass(frozen=True)
@@ -166,6 +215,8 @@ class Scan:
     page_size: int = 1000
     scanned: int = 0
     exhausted: bool = False
+    uncertain: bool = False  # SIPSIM gave no way to the next page although one may exist
+    unreadable: int = 0  # calls left out because not even their id could be read
     resume: Position | None = None  # where to continue when the scan stopped at max_scanned
     on_page: Callable[[int, datetime | None], Awaitable[None]] | None = None  # (scanned so far, oldest call seen)
 
@@ -175,21 +226,39 @@ class Scan:
             response = await self.call.api.call(
                 ep.LIST_CALLS, params={**self.query.params, "limit": self.page_size, "page": token}
             )
-            items = response.data or []
+            items = response.items()
             oldest: datetime | None = None
             for index in range(skip, len(items)):
                 if self.scanned >= self.max_scanned:
                     self.resume = Position(token, index)
                     return
                 self.scanned += 1
-                call = Call.model_validate(items[index])
+                try:
+                    call = response.read(Call, items[index], f"data.{index}")
+                except ResponseShapeError:
+                    self.unreadable += 1
+                    continue
                 oldest = call.start_time or oldest
                 if self.query.keep(call):
                     yield Position(token, index), call
             if self.on_page is not None:
                 await self.on_page(self.scanned, oldest)
-            pagination = response.pagination
-            if pagination is None or not pagination.has_more or not pagination.page:
+            following, self.uncertain = response.next_page(self.page_size, token)
+            if following is None:
                 self.exhausted = True
                 return
-            token, skip = pagination.page, 0
+            token, skip = following, 0
+
+    def notes(self) -> list[str]:
+        """What the caller should know about how far the calls could be read."""
+        notes = []
+        if self.uncertain:
+            notes.append(
+                f"SIPSIM returned a full page of {self.page_size} calls without a next-page token: there may be "
+                "more calls than were read. Narrow the window to be sure."
+            )
+        if self.unreadable:
+            notes.append(f"{self.unreadable} of {self.scanned} calls could not be read at all and are left out.")
+        if note := self.query.unmatched_note(self.scanned):
+            notes.append(note)
+        return notes
