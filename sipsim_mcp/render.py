@@ -40,41 +40,36 @@ def render(data: Json) -> str:
         else:
             scalars.append(f"{key}: {_scalar(value, zone)}")
     if zone.used and (zone.year or not zone.stated):
-        parts = [f"MM-DD HH:MM of {zone.year}"] if zone.year else []
+        parts = [f"MM-DD HH:MM in {zone.year}"] if zone.year else []
         header.append(f"times: {', '.join(parts + ([] if zone.stated else [zone.name]))}")
     return "\n".join([*header, *scalars, *blocks])
 
 
 class _Zone:
-    """The one zone every time of an answer is shown in (stated once), and the year when all share it."""
+    """The one zone every time of an answer is shown in (stated once); the year too when the window
+    lies within one year (its rows then do too)."""
 
-    def __init__(self, name: str | None, instants: list[str]) -> None:
+    def __init__(self, name: str | None, year: int | None) -> None:
         self.name = name or "UTC"
         self.tz: tzinfo | None = _load(name)
-        if self.tz is None and instants:  # no zone named: the first time's own offset stands for all
-            offset = _parse(instants[0]).utcoffset() or timedelta(0)
-            self.tz = timezone(offset)
-            self.name = "UTC" if not offset else f"UTC{_offset(offset)}"
-        years = {_parse(text).astimezone(self.tz).year for text in instants}
-        self.year = years.pop() if len(years) == 1 and len(instants) > 1 else None
+        self.year = year
         self.used = self.stated = False
 
     def clock(self, text: str) -> str:
-        """An ISO 8601 instant at minute precision in this zone (without the year when all share it)."""
+        """An ISO 8601 instant at minute precision in this zone."""
+        moment = _parse(text)
+        if self.tz is None:  # no zone named: the first time's own offset stands for all
+            offset = moment.utcoffset() or timedelta(0)
+            self.tz = timezone(offset)
+            self.name = "UTC" if not offset else f"UTC{_offset(offset)}"
         self.used = True
-        return _parse(text).astimezone(self.tz).strftime("%m-%d %H:%M" if self.year else "%Y-%m-%d %H:%M")
+        local = moment.astimezone(self.tz)
+        day = f"{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+        return day if local.year == self.year else f"{local.year}-{day}"
 
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _instants(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in _instants(item)]
-    if isinstance(value, list):
-        return [text for item in value for text in _instants(item)]
-    return [value] if isinstance(value, str) and _INSTANT.fullmatch(value) else []
 
 
 def _offset(delta: timedelta) -> str:
@@ -94,16 +89,20 @@ def _load(name: str | None) -> tzinfo | None:
 
 def _zone(data: Json) -> _Zone:
     window = data.get("window")
-    name = window.get("timezone") if isinstance(window, dict) else data.get("timezone")
-    rest = {key: value for key, value in data.items() if key != "window"}
-    return _Zone(name if isinstance(name, str) else None, _instants(rest))
+    if not isinstance(window, dict):
+        name = data.get("timezone")
+        return _Zone(name if isinstance(name, str) else None, None)
+    ends = [window.get("since_local"), window.get("until_local")]
+    years = {text[:4] for text in ends if isinstance(text, str)}
+    year = int(years.pop()) if len(years) == 1 and None not in ends else None
+    return _Zone(window.get("timezone"), year)
 
 
 def _scalar(value: Any, zone: _Zone) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
     if isinstance(value, str):
-        return zone.clock(value) if _INSTANT.fullmatch(value) else value
+        return zone.clock(value) if len(value) >= 16 and value[10] == "T" and _INSTANT.fullmatch(value) else value
+    if isinstance(value, bool) or value is None:
+        return "true" if value else "false" if value is False else "null"
     return str(value)
 
 
@@ -113,7 +112,9 @@ def _cell(value: Any, zone: _Zone) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = _scalar(value, zone)
-    return text.replace(SEPARATOR, "\\" + SEPARATOR).replace("\n", " ")
+    if SEPARATOR in text or "\n" in text:
+        text = text.replace(SEPARATOR, "\\" + SEPARATOR).replace("\n", " ")
+    return text
 
 
 def _fields(value: Json, zone: _Zone) -> str:
