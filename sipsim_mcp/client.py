@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any, TypeVar
 
 import anyio
@@ -104,22 +105,32 @@ class SipsimClient:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        client_id, client_secret = settings.require_credentials()
+        self._credentials = settings.require_credentials()
         self.settings = settings
         self._retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(
-            base_url=settings.api_url,
-            timeout=httpx.Timeout(settings.timeout),
+        self._transport = transport
+        self._clock = clock
+
+    @cached_property
+    def _http(self) -> httpx.AsyncClient:
+        """Created on first use: a server that is only listed never loads TLS certificates."""
+        return httpx.AsyncClient(
+            base_url=self.settings.api_url,
+            timeout=httpx.Timeout(self.settings.timeout),
             headers={"Accept": "application/json", "User-Agent": f"sipsim-mcp/{__version__}"},
-            transport=transport,
+            transport=self._transport,
         )
-        self.tokens = TokenProvider(
+
+    @cached_property
+    def tokens(self) -> TokenProvider:
+        client_id, client_secret = self._credentials
+        return TokenProvider(
             self._http,
-            token_url=settings.token_url,
+            token_url=self.settings.token_url,
             client_id=client_id,
             client_secret=client_secret,
             retry=self._retry,
-            clock=clock,
+            clock=self._clock,
         )
 
     async def __aenter__(self) -> SipsimClient:
@@ -129,7 +140,8 @@ class SipsimClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if "_http" in self.__dict__:
+            await self._http.aclose()
 
     def scope_for(self, endpoint: Endpoint) -> str:
         """The configured scope this endpoint's token will carry, or MissingScopeError naming the choices."""

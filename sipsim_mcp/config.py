@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -168,6 +167,8 @@ class Settings(BaseSettings):
     def _region(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        import phonenumbers  # here: only a set region pays for loading it
+
         region = value.strip().upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"SIPSIM_DEFAULT_REGION {value!r} is not an ISO 3166 country code (e.g. FR, US, DE)")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from functools import cache
+from typing import Any
 
 __all__ = [
     "NumberError",
@@ -27,20 +26,35 @@ _REGION_ALIASES = {"UK": "GB"}
 _TEL_PREFIX = re.compile(r"^tel:(//)?", re.IGNORECASE)
 _ALLOWED = re.compile(r"\+?[\d\s().\-/]+")
 _SEPARATORS = re.compile(r"[\s().\-/]")
-_REASONS = {
-    ValidationResult.TOO_SHORT: "too short",
-    ValidationResult.TOO_LONG: "too long",
-    ValidationResult.INVALID_LENGTH: "not a possible length for its country",
-    ValidationResult.INVALID_COUNTRY_CODE: "an unknown country code",
-    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code",
-}
-_PARSE_ERRORS = {
-    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-    NumberParseException.NOT_A_NUMBER: "not a number",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
-    NumberParseException.TOO_SHORT_NSN: "too short",
-    NumberParseException.TOO_LONG: "too long",
-}
+
+
+@cache
+def _lib() -> Any:
+    """``phonenumbers``, imported on first use (a server that only starts or lists does not pay for it)."""
+    import phonenumbers
+
+    return phonenumbers
+
+
+@cache
+def _explanations() -> tuple[dict[int, str], dict[int, str]]:
+    """Why a number is not possible, and why it could not be parsed, in words."""
+    result, error = _lib().ValidationResult, _lib().NumberParseException
+    reasons = {
+        result.TOO_SHORT: "too short",
+        result.TOO_LONG: "too long",
+        result.INVALID_LENGTH: "not a possible length for its country",
+        result.INVALID_COUNTRY_CODE: "an unknown country code",
+        result.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code",
+    }
+    parse_errors = {
+        error.INVALID_COUNTRY_CODE: "unknown country code",
+        error.NOT_A_NUMBER: "not a number",
+        error.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+        error.TOO_SHORT_NSN: "too short",
+        error.TOO_LONG: "too long",
+    }
+    return reasons, parse_errors
 
 
 class NumberError(ValueError):
@@ -53,7 +67,7 @@ def parse_region(code: str | None) -> str | None:
         return None
     region = code.strip().upper()
     region = _REGION_ALIASES.get(region, region)
-    if region not in phonenumbers.SUPPORTED_REGIONS:
+    if region not in _lib().SUPPORTED_REGIONS:
         raise NumberError(f"Unknown region {code!r}: use an ISO 3166 alpha-2 country code such as FR, US, DE or GB.")
     return region
 
@@ -82,28 +96,31 @@ def normalize_number(text: str, default_region: str | None = None) -> str:
             f"{raw!r} is in national form and no default region is set: write it with its country code "
             "(e.g. +33 6 12 34 56 78) or set SIPSIM_DEFAULT_REGION (e.g. FR)."
         )
+    phonenumbers = _lib()
+    reasons, parse_errors = _explanations()
     try:
         number = phonenumbers.parse(cleaned, region)
-    except NumberParseException as exc:
-        why = _PARSE_ERRORS.get(exc.error_type, "unreadable")
+    except phonenumbers.NumberParseException as exc:
+        why = parse_errors.get(exc.error_type, "unreadable")
         raise NumberError(f"{raw!r} is not a valid phone number ({why}). {ACCEPTED}") from exc
     reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason != ValidationResult.IS_POSSIBLE and not phonenumbers.is_valid_number(number):
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE and not phonenumbers.is_valid_number(number):
         where = f"+{number.country_code}"
         raise NumberError(
             f"{raw!r} is not a possible phone number for {where}: it is "
-            f"{_REASONS.get(reason, 'not possible')}. {ACCEPTED}"
+            f"{reasons.get(reason, 'not possible')}. {ACCEPTED}"
         )
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def format_number(e164: str) -> str:
     """Human form for confirmations ("+33 6 12 34 56 78"); the input unchanged if it cannot be parsed."""
+    phonenumbers = _lib()
     try:
         number = phonenumbers.parse(e164, None)
-    except (NumberParseException, TypeError):
+    except (phonenumbers.NumberParseException, TypeError):
         return e164
-    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def looks_like_number(text: str) -> bool:
