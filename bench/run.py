@@ -1,150 +1,428 @@
-"""Performance, measured as ratios against a baseline taken in the same run (these machines are noisy).
+"""Performance of sipsim-mcp, every figure a ratio against a baseline measured in the same run.
 
-    python bench/run.py            # prints a table; writes bench/results/latest.json
+    python bench/run.py                 # every measure (a few minutes); writes bench/results/latest.json
+    python bench/run.py answer cold     # only the measures named
 
-1. tokens:    token requests for 100 concurrent calls; baseline: one token per call (the naive client).
-2. keepalive: time of 200 reads through one client (keep-alive, cached token); baseline: a new
-              client (new connection, new token) per read.
-3. answer:    bytes a model must read to answer "missed calls per line last month"; summarize_calls
-              vs. paging list_calls (200 rows a page) through every call of the month.
-4. memory:    peak live memory of summarize_calls over 80,000 calls vs over 20,000 (bounded: ratio ~1);
-              baseline: the same aggregation holding every call in a list (grows with the calls).
-5. overhead:  time of one list_calls through an in-memory MCP client vs the same API call directly.
+The machine these run on is shared and noisy: timed measures interleave ours and the baseline round
+by round and keep the median of ROUNDS rounds. Read the ratios, not the absolute times; no test
+asserts a time.
+
+tools_list  bytes of tools/list (compact JSON, default scopes, then all scopes); baseline: the same
+            tools with the schemas the SDK derives from the same models.
+answer      bytes on the wire for a default 20-call page, text plus structuredContent; baseline: the
+            SDK's default text (the JSON again) plus the same structuredContent.
+server      the server's own work for one list_calls (tool call and result serialised, no transport);
+            baseline: the raw HTTP call (GET /calls, JSON decoded).
+validate    a client validating a 20-row answer against the tool's output schema, as the SDK client
+            does (compiled validator, best_match); baseline: the schema the SDK would derive.
+memory_call one list_calls through an in-memory MCP client; baselines: the raw HTTP call, and the
+            thinnest MCPServer making the same call (bench/floor.py), its ratio is the SDK's floor.
+stdio_call  the same over stdio, client and server in separate processes; baseline: floor.py over stdio.
+cold        spawn to the tools/list answer over stdio; baseline: a bare MCPServer (floor.py bare).
+tokens      token requests for 100 concurrent calls; baseline: 100 calls each through a new client.
+keepalive   200 reads through one client; baseline: the same client with keep-alive off (a new
+            connection per read; the token is cached in both).
+summary     summarize_calls over 10,000 calls; baseline: a raw httpx loop paging through the same
+            calls and counting them by line.
+rss         peak RSS of a server process (simulator apart) after summarize_calls over 80,000 calls;
+            baseline: the same at 20,000 calls (flat means the scan streams); rss_idle: over get_account.
 """
 
 from __future__ import annotations
 
-import gc
 import json
+import logging
+import os
+import platform
 import socket
-import subprocess
 import sys
 import time
-import tracemalloc
-from datetime import datetime, timedelta, timezone
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from statistics import median
-from types import SimpleNamespace
+from typing import Any
 
 import anyio
 import httpx
-from mcp import Client
+from mcp import Client, StdioServerParameters
+from mcp.server.mcpserver.tools import Tool
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from sipsim_mcp import endpoints as ep
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.demo import simulator_settings
-from sipsim_mcp.models import Call
-from sipsim_mcp.sandbox import Sandbox, SandboxConfig
-from sipsim_mcp.server import build_server
-from sipsim_mcp.tools.insights import Aggregate
+from sipsim_mcp import endpoints as ep  # noqa: E402
+from sipsim_mcp.client import SipsimClient  # noqa: E402
+from sipsim_mcp.config import DEFAULT_SCOPES, KNOWN_SCOPES  # noqa: E402
+from sipsim_mcp.demo import simulator_settings  # noqa: E402
+from sipsim_mcp.directory import Directory  # noqa: E402
+from sipsim_mcp.register import make_tool  # noqa: E402
+from sipsim_mcp.sandbox import Sandbox, SandboxConfig  # noqa: E402
+from sipsim_mcp.server import build_server  # noqa: E402
+from sipsim_mcp.tools.base import Runtime  # noqa: E402
+from sipsim_mcp.tools.inventory import TOOLS_BY_NAME  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+ROUNDS = 5
+WINDOW = {"start_time": "2026-11-21T09:00:00Z", "end_time": "2026-11-28T08:59:59Z", "limit": 20}
+CALL = {"since": "7d"}  # the same window as WINDOW, 20 rows
+
+
+def size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def row(ours: float, baseline: float, unit: str, note: str = "", digits: int = 3) -> dict[str, Any]:
+    return {
+        "ours": round(ours, digits),
+        "baseline": round(baseline, digits),
+        "ratio": round(ours / baseline, 3),
+        "unit": unit,
+        "note": note,
+    }
+
+
+async def interleaved(runs: dict[str, Callable[[], Awaitable[float]]], rounds: int = ROUNDS) -> dict[str, float]:
+    """Median seconds of each run, the runs taking turns round by round."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            times[name].append(await run())
+    return {name: median(values) for name, values in times.items()}
+
+
+def timed(action: Callable[[], Awaitable[Any]], repeat: int) -> Callable[[], Awaitable[float]]:
+    async def run() -> float:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            await action()
+        return (time.perf_counter() - start) / repeat
+
+    return run
+
+
+def environment(sandbox: Any, **extra: str) -> dict[str, str]:
+    settings = simulator_settings(sandbox)
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "SIPSIM_API_URL": settings.api_url,
+        "SIPSIM_TOKEN_URL": settings.token_url,
+        "SIPSIM_CLIENT_ID": "demo",
+        "SIPSIM_CLIENT_SECRET": "demo-secret",
+        "SIPSIM_TIMEZONE": "Europe/Paris",
+        **extra,
+    }
+
+
+async def raw_http(sandbox: Sandbox) -> tuple[httpx.AsyncClient, Callable[[], Awaitable[Any]]]:
+    """A plain httpx client with a token, and the raw GET /calls of one page."""
+    grant = {"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"}
+    async with httpx.AsyncClient() as once:
+        token = (await once.post(sandbox.token_url, data=grant)).json()["access_token"]
+    http = httpx.AsyncClient(base_url=sandbox.api_url, headers={"Authorization": f"Bearer {token}"})
+
+    async def get() -> Any:
+        return (await http.get("/calls", params=WINDOW)).json()
+
+    return http, get
+
+
+# --- bytes -------------------------------------------------------------------------------------------
+
+
+async def bench_tools_list(sandbox: Sandbox) -> dict[str, Any]:
+    out = {}
+    for label, scopes in (("default", DEFAULT_SCOPES), ("all", KNOWN_SCOPES)):
+        settings = simulator_settings(sandbox, scopes=" ".join(sorted(scopes)))
+        async with SipsimClient(settings) as api:
+            server = build_server(settings, api=api, now=lambda: NOW)
+            runtime = Runtime(settings=settings, api=api, directory=Directory(api), now=lambda: NOW)
+            async with Client(server) as client:
+                tools = [
+                    t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for t in (await client.list_tools()).tools
+                ]
+            sdk = []
+            for tool in tools:  # the SDK's own schemas for the same functions and result models
+                spec = TOOLS_BY_NAME[tool["name"]]
+                derived = Tool.from_function(make_tool(spec, runtime, server.guards))
+                annotations = {**tool["annotations"], "title": spec.title}
+                sdk.append(
+                    {
+                        **tool,
+                        "inputSchema": derived.parameters,
+                        "outputSchema": spec.result_model.model_json_schema(),
+                        "annotations": annotations,
+                    }
+                )
+        model = sum(size({k: v for k, v in t.items() if k != "outputSchema"}) for t in tools)
+        sdk_model = sum(size({k: v for k, v in t.items() if k != "outputSchema"}) for t in sdk)
+        out[f"tools_list_{label}"] = row(
+            size({"tools": tools}), size({"tools": sdk}), "bytes", f"{len(tools)} tools", 0
+        )
+        out[f"tools_list_{label}_model"] = row(model, sdk_model, "bytes", "model-facing part", 0)
+    return out
+
+
+async def bench_answer(sandbox: Sandbox) -> dict[str, Any]:
+    settings = simulator_settings(sandbox)
+    async with SipsimClient(settings) as api:
+        server = build_server(settings, api=api, now=lambda: NOW)
+        async with Client(server) as client:
+            result = await client.call_tool("list_calls", {"since": "last_week"})
+    text = len(result.content[0].text.encode())
+    structured = size(result.structured_content)
+    return {
+        "answer": row(text + structured, structured * 2, "bytes", "20-call page, text + structuredContent", 0),
+        "answer_text": row(text, structured, "bytes", "20-call page, the text a model reads vs the JSON", 0),
+    }
+
+
+# --- time per call ----------------------------------------------------------------------------------
+
+
+async def bench_server(sandbox: Sandbox) -> dict[str, Any]:
+    settings = simulator_settings(sandbox)
+    http, get = await raw_http(sandbox)
+    async with SipsimClient(settings) as api, http:
+        server = build_server(settings, api=api, now=lambda: NOW)
+
+        async def ours() -> None:
+            result = await server.call_tool("list_calls", CALL)
+            result.model_dump_json(by_alias=True, exclude_none=True)
+
+        await ours()
+        await get()
+        medians = await interleaved({"ours": timed(ours, 50), "raw": timed(get, 50)})
+    return {"server": row(medians["ours"] * 1e3, medians["raw"] * 1e3, "ms per call")}
+
+
+async def bench_validate(sandbox: Sandbox) -> dict[str, Any]:
+    from jsonschema import exceptions
+    from jsonschema.validators import validator_for
+    from referencing import Registry
+
+    settings = simulator_settings(sandbox)
+    async with SipsimClient(settings) as api:
+        server = build_server(settings, api=api, now=lambda: NOW)
+        async with Client(server) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            content = (await client.call_tool("list_calls", CALL)).structured_content
+    schemas = {
+        "ours": tools["list_calls"].output_schema,
+        "sdk": TOOLS_BY_NAME["list_calls"].result_model.model_json_schema(),
+    }
+    validators = {name: validator_for(schema)(schema, registry=Registry()) for name, schema in schemas.items()}
+
+    def check(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            assert exceptions.best_match(validators[name].iter_errors(content)) is None
+
+        return run
+
+    medians = await interleaved({name: timed(check(name), 200) for name in validators})
+    return {"validate": row(medians["ours"] * 1e3, medians["sdk"] * 1e3, "ms per answer", "20 rows")}
+
+
+async def bench_memory_call(sandbox: Sandbox) -> dict[str, Any]:
+    settings = simulator_settings(sandbox)
+    http, get = await raw_http(sandbox)
+    floor = _floor_server(sandbox)
+    async with SipsimClient(settings) as api, http:
+        server = build_server(settings, api=api, now=lambda: NOW)
+        async with Client(server) as ours, Client(floor) as thin:
+            runs = {
+                "ours": timed(lambda: ours.call_tool("list_calls", CALL), 30),
+                "floor": timed(lambda: thin.call_tool("list_calls", WINDOW), 30),
+                "raw": timed(get, 30),
+            }
+            for run in runs.values():
+                await run()
+            medians = await interleaved(runs)
+    return {
+        "memory_call": row(medians["ours"] * 1e3, medians["raw"] * 1e3, "ms per call", "vs the raw HTTP call"),
+        "memory_call_floor": row(medians["floor"] * 1e3, medians["raw"] * 1e3, "ms per call", "SDK floor vs raw"),
+        "memory_call_vs_floor": row(medians["ours"] * 1e3, medians["floor"] * 1e3, "ms per call", "ours vs floor"),
+    }
+
+
+def _floor_server(sandbox: Sandbox) -> Any:
+    """bench/floor.py's `call` server, in this process."""
+    for name, value in environment(sandbox).items():
+        os.environ.setdefault(name, value)
+    sys.argv[1:] = ["call"]
+    namespace: dict[str, Any] = {"__name__": "floor"}
+    exec(compile((ROOT / "bench" / "floor.py").read_text(), "floor.py", "exec"), namespace)
+    return namespace["server"]
+
+
+def stdio(command: list[str], env: dict[str, str]) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=command, env=env, cwd=str(ROOT))
+
+
+async def bench_stdio_call(sandbox: Sandbox) -> dict[str, Any]:
+    env = environment(sandbox)
+    async with (
+        Client(stdio(["-m", "sipsim_mcp"], env)) as ours,
+        Client(stdio([str(ROOT / "bench" / "floor.py"), "call"], env)) as thin,
+    ):
+        runs = {
+            "ours": timed(lambda: ours.call_tool("list_calls", CALL), 30),
+            "floor": timed(lambda: thin.call_tool("list_calls", WINDOW), 30),
+        }
+        for run in runs.values():
+            await run()
+        medians = await interleaved(runs)
+    return {"stdio_call": row(medians["ours"] * 1e3, medians["floor"] * 1e3, "ms per call", "vs floor.py over stdio")}
+
+
+async def bench_cold(sandbox: Sandbox) -> dict[str, Any]:
+    env = environment(sandbox)
+
+    def start(command: list[str]) -> Callable[[], Awaitable[float]]:
+        async def run() -> float:
+            begin = time.perf_counter()
+            async with Client(stdio(command, env)) as client:
+                await client.list_tools()
+                return time.perf_counter() - begin
+
+        return run
+
+    medians = await interleaved(
+        {"ours": start(["-m", "sipsim_mcp"]), "bare": start([str(ROOT / "bench" / "floor.py"), "bare"])}
+    )
+    return {"cold": row(medians["ours"] * 1e3, medians["bare"] * 1e3, "ms to tools/list", "spawn over stdio", 0)}
+
+
+# --- the API client ----------------------------------------------------------------------------------
 
 
 def token_requests(sandbox: Sandbox) -> int:
     return sum(1 for r in sandbox.requests if r.path == "/oauth/token")
 
 
-async def bench_tokens(sandbox: Sandbox) -> dict:
+async def bench_tokens(sandbox: Sandbox) -> dict[str, Any]:
+    settings = simulator_settings(sandbox)
     sandbox.clear_log()
-    async with SipsimClient(simulator_settings(sandbox)) as api, anyio.create_task_group() as group:
+    async with SipsimClient(settings) as api, anyio.create_task_group() as group:
         for _ in range(100):
             group.start_soon(api.call, ep.LIST_TAGS)
     ours = token_requests(sandbox)
-    return {"ours": ours, "baseline": 100, "ratio": ours / 100, "unit": "token requests"}
+
+    async def naive() -> None:
+        async with SipsimClient(settings) as fresh:
+            await fresh.call(ep.LIST_TAGS)
+
+    sandbox.clear_log()
+    async with anyio.create_task_group() as group:
+        for _ in range(100):
+            group.start_soon(naive)
+    return {"tokens": row(ours, token_requests(sandbox), "token requests", "100 concurrent calls", 0)}
 
 
-async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict:
-    async def shared() -> float:
-        start = time.perf_counter()
-        async with SipsimClient(simulator_settings(sandbox)) as api:
-            for _ in range(reads):
-                await api.call(ep.GET_ACCOUNT)
-        return time.perf_counter() - start
-
-    async def fresh() -> float:
-        start = time.perf_counter()
-        for _ in range(reads):
-            async with SipsimClient(simulator_settings(sandbox)) as api:
-                await api.call(ep.GET_ACCOUNT)
-        return time.perf_counter() - start
-
-    ours = median([await shared() for _ in range(3)])
-    baseline = median([await fresh() for _ in range(3)])
-    return {"ours": round(ours, 3), "baseline": round(baseline, 3), "ratio": round(ours / baseline, 3), "unit": "s"}
-
-
-async def bench_answer(sandbox: Sandbox) -> dict:
+async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict[str, Any]:
     settings = simulator_settings(sandbox)
+    fresh = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+    async with SipsimClient(settings) as kept, SipsimClient(settings, transport=fresh) as closed:
+        for api in (kept, closed):
+            await api.call(ep.GET_ACCOUNT)  # both hold a token
+        medians = await interleaved(
+            {
+                "kept": timed(lambda: kept.call(ep.GET_ACCOUNT), reads),
+                "closed": timed(lambda: closed.call(ep.GET_ACCOUNT), reads),
+            },
+            rounds=3,
+        )
+    return {"keepalive": row(medians["kept"] * 1e3, medians["closed"] * 1e3, "ms per read", "vs a new connection each")}
+
+
+# --- scans ----------------------------------------------------------------------------------------
+
+
+async def bench_summary() -> dict[str, Any]:
+    with Sandbox(SandboxConfig(anchor=NOW, calls=10_000, days=365)) as sandbox:
+        settings = simulator_settings(sandbox)
+        http, _ = await raw_http(sandbox)
+        async with SipsimClient(settings) as api, http:
+            server = build_server(settings, api=api, now=lambda: NOW)
+            async with Client(server) as client:
+
+                async def ours() -> None:
+                    result = await client.call_tool("summarize_calls", {"since": "365d", "group_by": ["line"]})
+                    assert result.structured_content["complete"], result.content[0].text
+
+                async def raw() -> None:
+                    by_line: Counter[str] = Counter()
+                    params: dict[str, Any] = {"start_time": "2025-11-28T09:00:00Z", "limit": 1000}
+                    while True:
+                        body = (await http.get("/calls", params=params)).json()
+                        by_line.update(call.get("phone_name") for call in body["data"])
+                        if not body["pagination"].get("has_more"):
+                            break
+                        params["page"] = body["pagination"]["page"]
+
+                medians = await interleaved({"ours": timed(ours, 1), "raw": timed(raw, 1)}, rounds=3)
+    return {"summary": row(medians["ours"], medians["raw"], "s", "10,000 calls, by line")}
+
+
+CHILD = """
+import anyio, resource, sys
+from types import SimpleNamespace
+sys.path.insert(0, {root!r})
+from mcp import Client
+from sipsim_mcp.client import SipsimClient
+from sipsim_mcp.demo import simulator_settings
+from sipsim_mcp.server import build_server
+
+async def main():
+    remote = SimpleNamespace(api_url={base!r} + "/api/v2", token_url={base!r} + "/oauth/token")
+    settings = simulator_settings(remote)
     async with SipsimClient(settings) as api:
-        server = build_server(settings, api=api, now=lambda: NOW)
+        server = build_server(settings, api=api)
         async with Client(server) as client:
-            summary = await client.call_tool(
-                "summarize_calls", {"since": "last_month", "group_by": ["line"], "call_types": ["missed", "voicemail"]}
-            )
-            ours = len(summary.content[0].text)
-            baseline, page = 0, None
-            while True:
-                arguments = {"since": "last_month", "limit": 200, "call_types": ["missed", "voicemail"]}
-                result = await client.call_tool("list_calls", {**arguments, **({"page": page} if page else {})})
-                baseline += len(result.content[0].text)
-                page = result.structured_content.get("page")
-                if not page:
-                    break
-    return {"ours": ours, "baseline": baseline, "ratio": round(ours / baseline, 4), "unit": "characters"}
+            result = await client.call_tool({tool!r}, {arguments!r})
+    assert not result.is_error, result.content[0].text
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+anyio.run(main)
+"""
 
 
-async def peak(sandbox: Sandbox | SimpleNamespace, keep_calls: bool) -> int:
-    """Peak memory while aggregating every call of the simulator, streaming or holding them all."""
-    async with SipsimClient(simulator_settings(sandbox)) as api:
-        aggregate = Aggregate(group_by=("line", "hour"), zone=NOW.tzinfo)  # type: ignore[arg-type]
-        held: list[Call] = []
-        tracemalloc.start()
-        since = datetime.now(timezone.utc) - timedelta(days=400)
-        async for page in api.pages(ep.LIST_CALLS, params={"start_time": since}):
-            for raw in page.data:
-                call = Call.model_validate(raw)
-                aggregate.add(call)
-                if keep_calls:
-                    held.append(call)
-            del page
-            gc.collect()  # measure live memory, not when the collector happens to run
-        _, top = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return top
-
-
-async def bench_memory() -> dict:
-    """The simulator runs in its own process here, so only the client's memory is traced."""
-    sizes = {}
+async def bench_rss() -> dict[str, Any]:
+    """The server in its own process (with an in-memory client), the simulator in another."""
+    peaks = {}
     for calls in (20_000, 80_000):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         command = [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), "--calls", str(calls)]
-        async with await anyio.open_process(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as simulator:
+        async with await anyio.open_process(command) as simulator:
             base = f"http://127.0.0.1:{port}"
-            remote = SimpleNamespace(api_url=f"{base}/api/v2", token_url=f"{base}/oauth/token")
             try:
                 await wait_until_up(base)
-                sizes[calls] = (await peak(remote, keep_calls=False), await peak(remote, keep_calls=True))
+                for tool, arguments in (
+                    ("summarize_calls", {"since": "400d", "group_by": ["line", "hour"]}),
+                    ("get_account", {}),
+                ):
+                    script = CHILD.format(root=str(ROOT), base=base, tool=tool, arguments=arguments)
+                    done = await anyio.run_process([sys.executable, "-c", script])
+                    peaks[calls, tool] = int(done.stdout.split()[-1]) / 1024
             finally:
                 simulator.terminate()
-    ours = sizes[80_000][0] / sizes[20_000][0]
-    baseline = sizes[80_000][1] / sizes[20_000][1]
+    idle = peaks[20_000, "get_account"]
     return {
-        "ours": round(ours, 2),
-        "baseline": round(baseline, 2),
-        "ratio": round(ours / baseline, 3),
-        "unit": "peak live memory at 80k calls / at 20k calls",
+        "rss": row(
+            peaks[80_000, "summarize_calls"], peaks[20_000, "summarize_calls"], "MB peak", "80k vs 20k calls", 1
+        ),
+        "rss_idle": row(peaks[20_000, "summarize_calls"], idle, "MB peak", "a 20k-call summary vs get_account", 1),
     }
 
 
 async def wait_until_up(base: str) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(100):
+        for _ in range(200):
             try:
                 await http.get(base)
                 return
@@ -152,39 +430,66 @@ async def wait_until_up(base: str) -> None:
                 await anyio.sleep(0.1)
 
 
-async def bench_overhead(sandbox: Sandbox, rounds: int = 100) -> dict:
-    settings = simulator_settings(sandbox)
-    async with SipsimClient(settings) as api:
-        server = build_server(settings, api=api, now=lambda: NOW)
-        params = {"start_time": NOW - timedelta(days=7), "limit": 20}
-        async with Client(server) as client:
-            await client.call_tool("list_calls", {"since": "7d", "limit": 19})
-            start = time.perf_counter()
-            for _ in range(rounds):
-                await client.call_tool("list_calls", {"since": "7d", "limit": 19})
-            ours = time.perf_counter() - start
-        start = time.perf_counter()
-        for _ in range(rounds):
-            await api.call(ep.LIST_CALLS, params=params)
-        baseline = time.perf_counter() - start
-    return {"ours": round(ours, 3), "baseline": round(baseline, 3), "ratio": round(ours / baseline, 2), "unit": "s"}
+MEASURES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+    "tools_list": bench_tools_list,
+    "answer": bench_answer,
+    "server": bench_server,
+    "validate": bench_validate,
+    "memory_call": bench_memory_call,
+    "stdio_call": bench_stdio_call,
+    "cold": bench_cold,
+    "tokens": bench_tokens,
+    "keepalive": bench_keepalive,
+    "summary": bench_summary,
+    "rss": bench_rss,
+}
+STANDALONE = {"summary", "rss"}
 
 
-async def main() -> None:
-    results = {}
+def machine() -> dict[str, Any]:
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+async def main(names: list[str]) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the in-process floor server logs at INFO
+    chosen = names or list(MEASURES)
+    unknown = set(chosen) - MEASURES.keys()
+    if unknown:
+        raise SystemExit(f"unknown measures: {', '.join(sorted(unknown))}; known: {', '.join(MEASURES)}")
+    results: dict[str, Any] = {}
     with Sandbox(SandboxConfig(anchor=NOW)) as sandbox:
-        results["tokens"] = await bench_tokens(sandbox)
-        results["keepalive"] = await bench_keepalive(sandbox)
-        results["answer"] = await bench_answer(sandbox)
-        results["overhead"] = await bench_overhead(sandbox)
-    results["memory"] = await bench_memory()
-    print(f"{'measure':<10} {'ours':>12} {'baseline':>12} {'ratio':>8}  unit")
-    for name, row in results.items():
-        print(f"{name:<10} {row['ours']:>12} {row['baseline']:>12} {row['ratio']:>8}  {row['unit']}")
-    out = Path(__file__).parent / "results"
+        for name in chosen:
+            if name not in STANDALONE:
+                results.update(await MEASURES[name](sandbox))
+    for name in chosen:
+        if name in STANDALONE:
+            results.update(await MEASURES[name]())
+    print(f"{'measure':<22} {'ours':>10} {'baseline':>10} {'ratio':>7}  unit")
+    for name, figures in results.items():
+        ours, baseline, ratio = figures["ours"], figures["baseline"], figures["ratio"]
+        print(f"{name:<22} {ours:>10} {baseline:>10} {ratio:>7}  {figures['unit']}  {figures['note']}")
+    out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "latest.json").write_text(json.dumps({"machine": machine(), "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    anyio.run(main)
+    anyio.run(main, sys.argv[1:])
