@@ -123,9 +123,12 @@ class Host:
         self.origin = origin
         self.view = page.frame_locator("iframe")
 
-    def show(self, tool: str, arguments: dict[str, Any], theme: str = "light") -> dict[str, Any]:
-        """Call `tool` through the host and mount the view with its result; returns the structured content."""
-        result = self.page.evaluate("([t, a, theme]) => host.show(t, a, theme)", [tool, arguments, theme])
+    def show(self, tool: str, arguments: dict[str, Any], theme: str = "light", tools: bool = True) -> dict[str, Any]:
+        """Call `tool` through the host and mount the view with its result (`tools`: whether the host lets
+        the view call server tools); returns the structured content."""
+        result = self.page.evaluate(
+            "([t, a, theme, tools]) => host.show(t, a, theme, tools)", [tool, arguments, theme, tools]
+        )
         assert not result.get("isError"), result
         self.view.locator("#root[aria-busy='false'] > *").first.wait_for()
         return result["structuredContent"]
@@ -249,6 +252,9 @@ def test_a_click_on_a_bar_lists_that_slice_with_list_calls(host: Host):
     assert set(host.column("Line")) == {line}
     assert host.view.get_by_role("heading", name=f"Calls: {line}").is_visible()
     assert host.page.locator("iframe").bounding_box()["height"] > before  # the frame grew to fit the table
+    # the model is told what the person opened, for the next turn
+    [told] = host.page.evaluate("host.contexts")
+    assert told["content"][0]["text"] == f"The user opened the calls of {line} ({group['calls']:,} calls)."
 
     host.view.get_by_role("button", name="More calls").click()
     second = host.wait_for_calls(2)[1]
@@ -303,6 +309,15 @@ def test_a_list_calls_result_is_a_sortable_table_with_more(host: Host):
     [call] = host.wait_for_calls(1)
     assert call["arguments"] == {"since": "last_7_days", "limit": 10, "page": page["page"]}
     assert rows.count() == 20
+
+
+def test_a_host_that_keeps_tools_from_apps_gets_a_read_only_dashboard(host: Host):
+    summary = host.show("summarize_calls", {"group_by": ["line"]}, tools=False)
+    assert host.view.locator(".bar").count() == len(summary["groups"])
+    assert host.view.get_by_label("Group by").is_disabled() and host.view.get_by_label("Period").is_disabled()
+    host.view.locator(".bar").first.click()
+    assert "ask in the chat instead" in host.view.get_by_role("alert").inner_text()
+    assert host.calls() == []
 
 
 def _duration(seconds: int) -> str:

@@ -10,7 +10,7 @@ export const NONE = "(none)";
 export const SEGMENTS = [
   { key: "answered", label: "Answered", of: (g) => g.answered },
   { key: "missed", label: "Missed", of: (g) => g.missed - (g.voicemail ?? 0) },
-  { key: "voicemail", label: "Voicemail", of: (g) => g.voicemail },
+  { key: "voicemail", label: "Missed, to voicemail", of: (g) => g.voicemail },
   { key: "other", label: "Outgoing, not answered", of: (g) => g.calls - g.answered - g.missed },
 ];
 
@@ -45,8 +45,8 @@ export const groupLabel = (g, keys) => keys.map((k) => valueLabel(k, g.group?.[k
 export function describe(g, keys) {
   const parts = [`${count(g.calls)} calls`];
   if (hasOutcomes(g)) {
-    parts.push(`${count(g.answered)} answered`, `${count(g.missed - (g.voicemail ?? 0))} missed`);
-    if (g.voicemail != null) parts.push(`${count(g.voicemail)} voicemail`);
+    const voicemail = g.voicemail ? ` (${count(g.voicemail)} to voicemail)` : "";
+    parts.push(`${count(g.answered)} answered`, `${count(g.missed)} missed${voicemail}`);
     if (g.answer_rate != null) parts.push(`answer rate ${percent(g.answer_rate)}`);
   }
   return `${groupLabel(g, keys)}: ${parts.join(", ")}.`;
@@ -85,7 +85,7 @@ function bar(g, keys, index, box, onOpen, selected) {
     class: selected ? "bar selected" : "bar",
     "aria-current": selected ? "true" : null,
     role: "button",
-    tabindex: 0,
+    tabindex: selected || (index === 0 && !box.anySelected) ? 0 : -1, // one tab stop; arrows move inside
     "data-index": index,
     "data-key": `bar:${index}`,
     "aria-label": `${describe(g, keys)} Show these calls.`,
@@ -113,6 +113,8 @@ function roving(svg) {
     if (!(event.key in moves)) return;
     event.preventDefault();
     const next = Math.min(bars.length - 1, Math.max(0, at + moves[event.key]));
+    bars[at].setAttribute("tabindex", "-1");
+    bars[next].setAttribute("tabindex", "0");
     bars[next].focus();
   });
 }
@@ -172,6 +174,7 @@ function columns(groups, keys, window, width, onOpen, selected) {
     const i = at.has(value) ? at.get(value) : slots.length - 1;
     const cx = m.left + slot * (i + 0.5);
     const box = {
+      anySelected: selected >= 0,
       hx: cx - slot / 2 + 1,
       hy: m.top,
       hw: Math.max(2, slot - 2),
@@ -214,6 +217,7 @@ function rows(groups, keys, width, onOpen, selected) {
   groups.forEach((g, index) => {
     const ty = index * rowH + 2;
     const box = {
+      anySelected: selected >= 0,
       hx: 0,
       hy: ty,
       hw: width,

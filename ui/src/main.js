@@ -78,8 +78,16 @@ const say = (text) => {
   status.textContent = text;
 };
 
+/** Whether the host lets the view call server tools (the controls need it). */
+const interactive = () => Boolean(app.getHostCapabilities()?.serverTools);
+
 /** Call a read tool through the host; null (and the error on screen) when it fails. */
 async function ask(name, args, what) {
+  if (!interactive()) {
+    state.error = "This host does not let the dashboard ask the server for more: ask in the chat instead.";
+    render();
+    return null;
+  }
   state.busy = true;
   state.error = null;
   say(`Loading ${what}…`);
@@ -261,7 +269,7 @@ function select(id, label, options, current, onchange) {
     h("span", {}, label),
     h(
       "select",
-      { id, "data-key": id, disabled: state.busy, onchange: (e) => onchange(e.target.value) },
+      { id, "data-key": id, disabled: state.busy || !interactive(), onchange: (e) => onchange(e.target.value) },
       ...options.map(([value, text]) => h("option", { value, selected: value === current }, text)),
     ),
   );

@@ -16,6 +16,8 @@ let bridge = null;
 let context = null;
 /** Every tools/call the view made through the host: { name, arguments, result }. */
 const calls = [];
+/** What the view told the model through ui/update-model-context. */
+const contexts = [];
 const log = [];
 
 async function connect(url) {
@@ -29,21 +31,22 @@ async function connect(url) {
 }
 
 /** Call a tool as the model would, then render its view with the arguments and the result. */
-async function show(name, args, theme = "light") {
+async function show(name, args, theme = "light", serverTools = true) {
   const tool = tools.find((t) => t.name === name);
   const uri = getToolUiResourceUri(tool);
   if (!uri) throw new Error(`${name} names no view`);
   const [resource] = (await client.readResource({ uri })).contents;
   if (resource.mimeType !== MIME) throw new Error(`unexpected MIME type ${resource.mimeType}`);
   const result = await client.callTool({ name, arguments: args });
-  await mount(resource.text, args, result, theme);
+  await mount(resource.text, args, result, theme, serverTools);
   return result;
 }
 
-function mount(html, args, result, theme) {
+function mount(html, args, result, theme, serverTools) {
   bridge?.close?.();
   document.getElementById("stage").replaceChildren();
   calls.length = 0;
+  contexts.length = 0;
   return new Promise((resolve, reject) => {
     const frame = document.createElement("iframe");
     frame.setAttribute("sandbox", "allow-scripts"); // an opaque origin, as hosts do
@@ -52,13 +55,18 @@ function mount(html, args, result, theme) {
     document.getElementById("stage").append(frame);
     document.body.dataset.theme = theme;
     context = { theme, displayMode: "inline", platform: "web", locale: "en-US", containerDimensions: { maxHeight: 6000 } };
-    bridge = new AppBridge(client, { name: "sipsim-test-host", version: "1.0.0" }, { serverTools: {}, logging: {} }, {
+    const capabilities = { logging: {}, updateModelContext: { text: {} }, ...(serverTools ? { serverTools: {} } : {}) };
+    bridge = new AppBridge(client, { name: "sipsim-test-host", version: "1.0.0" }, capabilities, {
       hostContext: context,
     });
     bridge.onsizechange = ({ height }) => {
       if (height) frame.style.height = `${height}px`;
     };
     bridge.onloggingmessage = (message) => log.push(message);
+    bridge.onupdatemodelcontext = async (params) => {
+      contexts.push(params);
+      return {};
+    };
     bridge.oninitialized = async () => {
       await bridge.sendToolInput({ arguments: args });
       await bridge.sendToolResult(result);
@@ -90,4 +98,4 @@ function setTheme(theme) {
   bridge.setHostContext(context);
 }
 
-window.host = { connect, show, setTheme, calls, log };
+window.host = { connect, show, setTheme, calls, contexts, log };
