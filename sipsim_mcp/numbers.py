@@ -141,13 +141,14 @@ def display_number(text: str | None, default_region: str | None = None) -> str |
     can be read as a possible number; otherwise unchanged."""
     if not text or text.startswith("+") or not text.isdigit():
         return text
+    phonenumbers = _lib()
     for candidate, region in ((text, default_region), ("+" + text.removeprefix("00"), None)):
         if region is None and not candidate.startswith("+"):
             continue
         try:
             number = phonenumbers.parse(candidate, region)
-        except NumberParseException:
+        except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_possible_number(number):
-            return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return text
