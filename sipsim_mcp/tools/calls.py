@@ -23,6 +23,7 @@ from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, TagNames,
 CallField = Literal[
     "time",
     "type",
+    "outcome",
     "status",
     "direction",
     "from",
@@ -39,6 +40,7 @@ CallField = Literal[
 DEFAULT_FIELDS: tuple[CallField, ...] = (
     "time",
     "type",
+    "outcome",
     "from",
     "caller_name",
     "to",
@@ -58,6 +60,7 @@ class CallRow(Compact):
     id: int | str
     time: str | None = Field(None, description="Start time, ISO 8601 with offset")
     type: str | None = Field(None, description="inbound (answered), outgoing, missed or voicemail")
+    outcome: str | None = Field(None, description="answered, no answer, busy, missed or voicemail")
     status: str | None = Field(None, description="ANSWER, MISSED, BUSY or NOANSWER")
     direction: str | None = None
     from_: str | None = Field(None, alias="from", description="Caller number")
@@ -76,6 +79,21 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return moment.astimezone(zone).isoformat() if moment else None
 
 
+def outcome(call: Call) -> str | None:
+    """How the call ended, in words: answered, missed or voicemail (incoming), answered, no answer or busy
+    (outgoing); None when SIPSIM did not say. (The model has already normalised the words' case.)"""
+    status, kind = call.status, call.call_type
+    if kind == "voicemail":
+        return "voicemail"
+    if status == "ANSWER":
+        return "answered"
+    if kind in ("inbound", "missed") or call.direction == "inbound":
+        if status or kind == "missed":
+            return "missed"
+        return "answered" if kind == "inbound" else None
+    return {"NOANSWER": "no answer", "MISSED": "no answer", "BUSY": "busy"}.get(status or "")
+
+
 def call_row(
     call: Call,
     zone: ZoneInfo,
@@ -87,6 +105,7 @@ def call_row(
     values: dict[str, Any] = {
         "time": _local(call.start_time, zone),
         "type": call.call_type,
+        "outcome": outcome(call),
         "status": call.status,
         "direction": call.direction,
         "from": display_number(call.caller_number, region),

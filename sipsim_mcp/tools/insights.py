@@ -110,6 +110,9 @@ class Metrics(Compact):
     avg_wait_s: float | None = Field(None, description="Average ringing time of incoming calls")
 
 
+#: The count each rate divides by; asking for a rate brings this count into the rows too.
+DENOMINATORS = {"answer_rate": "calls", "missed_rate": "inbound"}
+
 MetricName = Literal[
     "calls",
     "answered",
@@ -359,6 +362,8 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
     await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 
     chosen = set(args.metrics) if args.metrics else None
+    if chosen:  # a rate reads right only beside its denominator
+        chosen |= {DENOMINATORS[metric] for metric in chosen if metric in DENOMINATORS}
     rows = [
         Metrics(
             group=dict(zip(args.group_by, combo, strict=True)),
