@@ -18,9 +18,9 @@ STEPS: list[tuple[str, str, dict[str, Any]]] = [
         {"since": "last_week", "group_by": ["line"], "metrics": ["calls", "missed", "missed_rate"]},
     ),
     (
-        "Show yesterday's last three missed calls.",
+        "Show the last three missed calls of the past week.",
         "list_calls",
-        {"since": "yesterday", "call_types": ["missed"], "limit": 3},
+        {"since": "last_7_days", "call_types": ["missed"], "limit": 3},
     ),
     ("Call +33 6 12 34 56 78 from the Sales line.", "start_call", {"line": "Sales", "number": "+33 6 12 34 56 78"}),
 ]
@@ -55,7 +55,10 @@ async def tour(settings: Settings, write: Any) -> None:
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
         writes = [t.name for t in tools if t.annotations and not t.annotations.read_only_hint]
-        write(f"sipsim-mcp --demo: the bundled SIPSIM simulator (seeded calls, no account used), {len(tools)} tools.")
+        write(
+            "sipsim-mcp --demo: the bundled SIPSIM simulator, no account used. Its seeded calls end at midnight "
+            f"(Paris time) today, so they stay the same all day. {len(tools)} tools."
+        )
         write(f"Read tools: {', '.join(t.name for t in tools if t.name not in writes)}")
         write(f"Write tools (each one confirmed by the user): {', '.join(writes)}\n")
         for question, name, arguments in STEPS:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sipsim_mcp.config import Settings
 from sipsim_mcp.endpoints import ALL_ENDPOINTS
+from sipsim_mcp.sandbox import Sandbox, SandboxConfig
+from sipsim_mcp.sandbox.dataset import start_of_day
 from sipsim_mcp.tools.inventory import TOOLS
 
+from .conftest import NOW
 from .external import ROOT
+from .mcp_helpers import connect, data
 
 README = (ROOT / "README.md").read_text()
 
@@ -78,3 +84,32 @@ def test_every_picture_in_readme_exists():
     assert pictures
     for path in pictures:
         assert (ROOT / path).is_file(), path
+
+
+@pytest.mark.anyio
+async def test_the_example_conversations_quote_the_demo_data():
+    """README's example numbers are what the tools answer on the demo's data of Sat 28 Nov 2026 at 10:00."""
+    with Sandbox(SandboxConfig(anchor=start_of_day(NOW))) as sandbox:
+        async with connect(sandbox) as (client, _):
+            sales = data(await client.call_tool("summarize_calls", {"since": "last_week", "line": "Sales"}))
+            month = data(await client.call_tool("summarize_calls", {"since": "this_month", "top_callers": 3}))
+            top = month["top_callers"][0]
+            calls = data(await client.call_tool("list_calls", {"since": "last_week", "number": "06 52 60 18 15"}))
+    examples = " ".join(README.split("Example conversations", 1)[1].split("The 48 questions", 1)[0].split())
+    examples = examples.replace(" > ", " ")
+    totals = sales["totals"]
+    assert (
+        f"{totals['missed']} of the {totals['inbound']} incoming calls on Sales were missed last week "
+        f"(Mon 16 Nov 00:00 → Mon 23 Nov 00:00, Paris time): a {totals['missed_rate'] * 100:.1f} % miss rate; "
+        f"{totals['voicemail']} of them left a voicemail." in examples
+    )
+    assert top["number"] == "+33652601815"
+    assert f"{top['name']} (+33 6 52 60 18 15): {top['calls']} calls this month, {top['missed']} of them missed" in (
+        examples
+    )
+    missed = [row["id"] for row in calls["calls"] if row["outcome"] in ("missed", "voicemail")]
+    left_voicemail = all(row["outcome"] == "voicemail" for row in calls["calls"] if row["id"] in missed)
+    assert len(missed) == 2 and left_voicemail
+    assert f"→ {calls['returned']} calls, two of them missed (both left a voicemail)" in examples
+    assert f'tag_call(call_id="{missed[0]}", tag="VIP")' in examples
+    assert f"the same for {missed[1]}." in examples

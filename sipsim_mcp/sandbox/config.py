@@ -67,7 +67,8 @@ class ClientSpec:
 
 @dataclass
 class SandboxConfig:
-    """Knobs of a sandbox instance; identical configs give identical data sets."""
+    """Knobs of a sandbox instance; identical configs give identical data sets. The data ends at `anchor`;
+    without one, at midnight (Paris time) today, so the data stays the same for the whole day."""
 
     seed: int = 7
     calls: int = 5000

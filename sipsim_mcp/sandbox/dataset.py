@@ -87,6 +87,14 @@ def paris_tz() -> tzinfo:
         return timezone(timedelta(hours=1), "CET")
 
 
+def start_of_day(moment: datetime) -> datetime:
+    """Midnight (Paris time, the account's zone) of the day `moment` falls in, in UTC: where a data set
+    without an explicit anchor ends, so every launch on one day serves the same ids and numbers."""
+    tz = paris_tz()
+    local = moment.astimezone(tz)
+    return datetime(local.year, local.month, local.day, tzinfo=tz).astimezone(timezone.utc)
+
+
 # --------------------------------------------------------------------------- callers
 
 
@@ -331,7 +339,7 @@ def _zipf(pool: list[_Caller], s: float, offset: float, boost: float) -> tuple[l
 
 def build_dataset(config: SandboxConfig) -> SandboxData:
     """Build the seeded data set described by ``config`` (deterministic)."""
-    anchor = config.anchor or datetime.now(timezone.utc)
+    anchor = config.anchor or start_of_day(datetime.now(timezone.utc))
     if anchor.tzinfo is None:
         raise ValueError("SandboxConfig.anchor must be an aware datetime")
     anchor = anchor.astimezone(timezone.utc).replace(microsecond=0)
