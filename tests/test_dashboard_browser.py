@@ -311,6 +311,14 @@ def test_a_list_calls_result_is_a_sortable_table_with_more(host: Host):
     assert rows.count() == 20
 
 
+def test_full_screen_is_asked_of_the_host_and_undone(host: Host):
+    host.show("list_calls", {"limit": 5})
+    host.view.get_by_role("button", name="Full screen").click()
+    host.view.get_by_role("button", name="Exit full screen").click()
+    host.view.get_by_role("button", name="Full screen").wait_for()
+    assert host.page.evaluate("document.body.dataset.displayMode") == "inline"
+
+
 def test_a_host_that_keeps_tools_from_apps_gets_a_read_only_dashboard(host: Host):
     summary = host.show("summarize_calls", {"group_by": ["line"]}, tools=False)
     assert host.view.locator(".bar").count() == len(summary["groups"])

@@ -168,6 +168,7 @@ async function fetchMore() {
     list.hasMore = Boolean(page.has_more && page.page);
     list.window ??= page.window;
     list.filters ??= page.filters;
+    list.note = page.note ?? null;
     pages += 1;
   } while (list.keep && list.hasMore && list.rows.length - before < ENOUGH_ROWS && pages < MAX_PAGES_PER_LOOK);
   if (state.list === list && !state.error) say(`${count(list.rows.length)} calls listed.`);
@@ -209,6 +210,7 @@ app.ontoolresult = (result) => {
       scanned: data.calls.length,
       window: data.window,
       filters: data.filters,
+      note: data.note ?? null,
     };
   } else if (!state.error) {
     state.error = "This result is not one the calls dashboard can draw.";
@@ -275,6 +277,23 @@ function select(id, label, options, current, onchange) {
   );
 }
 
+/** Full screen and back, when the host offers both. */
+function displayButton() {
+  const context = app.getHostContext();
+  const next = context?.displayMode === "fullscreen" ? "inline" : "fullscreen";
+  if (!context?.availableDisplayModes?.includes(next)) return null;
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "ghost",
+      "data-key": "display",
+      onclick: () => app.requestDisplayMode({ mode: next }).catch(() => {}),
+    },
+    next === "fullscreen" ? "Full screen" : "Exit full screen",
+  );
+}
+
 function controls() {
   const keys = state.summary.group_by ?? [];
   const current = keys.length === 1 ? keys[0] : "";
@@ -289,6 +308,7 @@ function controls() {
     { class: "controls" },
     select("period", "Period", periods, period, changePeriod),
     select("group-by", "Group by", groupings, current, regroup),
+    displayButton(),
   );
 }
 
@@ -475,6 +495,7 @@ function listCard(list) {
         : null,
     ),
     h("p", { class: "muted" }, `${count(list.rows.length)}${expected} calls${matched}. Select a column to sort.`),
+    list.note ? h("p", { class: "note" }, list.note) : null,
     list.rows.length ? callsTable(list.rows, state.sort, sortBy) : h("p", { class: "empty" }, "No calls."),
     list.hasMore
       ? h(
@@ -507,7 +528,14 @@ function view() {
       callersCard(s.top_callers),
     ];
   }
-  if (state.list) return [header("Calls", state.list.window, state.list.filters, null), error, listCard(state.list)];
+  if (state.list) {
+    const display = displayButton();
+    return [
+      header("Calls", state.list.window, state.list.filters, display && h("div", { class: "controls" }, display)),
+      error,
+      listCard(state.list),
+    ];
+  }
   return [error ?? h("p", { class: "muted waiting" }, "Waiting for call data…")];
 }
 

@@ -54,7 +54,14 @@ function mount(html, args, result, theme, serverTools) {
     frame.srcdoc = html.replace("<head>", `<head><meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">`);
     document.getElementById("stage").append(frame);
     document.body.dataset.theme = theme;
-    context = { theme, displayMode: "inline", platform: "web", locale: "en-US", containerDimensions: { maxHeight: 6000 } };
+    context = {
+      theme,
+      displayMode: "inline",
+      availableDisplayModes: ["inline", "fullscreen"],
+      platform: "web",
+      locale: "en-US",
+      containerDimensions: { maxHeight: 6000 },
+    };
     const capabilities = { logging: {}, updateModelContext: { text: {} }, ...(serverTools ? { serverTools: {} } : {}) };
     bridge = new AppBridge(client, { name: "sipsim-test-host", version: "1.0.0" }, capabilities, {
       hostContext: context,
@@ -63,6 +70,12 @@ function mount(html, args, result, theme, serverTools) {
       if (height) frame.style.height = `${height}px`;
     };
     bridge.onloggingmessage = (message) => log.push(message);
+    bridge.onrequestdisplaymode = async ({ mode }) => {
+      context = { ...context, displayMode: mode };
+      document.body.dataset.displayMode = mode;
+      bridge.setHostContext(context);
+      return { mode };
+    };
     bridge.onupdatemodelcontext = async (params) => {
       contexts.push(params);
       return {};
