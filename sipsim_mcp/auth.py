@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from .errors import MissingScopeError, TokenError
-from .models import OAuthErrorBody, TokenResponse
+from .models import ErrorEnvelope, OAuthErrorBody, TokenResponse
 from .redact import REDACTOR
 from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
@@ -135,7 +135,7 @@ class TokenProvider:
             else:
                 if response.status_code == 200:
                     return self._accept(response, scopes, sent_at)
-                problem = self._refusal(response)
+                problem = self._refusal(response, scopes)
                 if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
                     raise problem
                 wait = parse_retry_after(response.headers.get("Retry-After")) or self._retry.backoff(attempt)
@@ -160,10 +160,17 @@ class TokenProvider:
         logger.debug("Got a token for %s (expires in %s s)", " ".join(sorted(granted)), body.expires_in)
         return AccessToken(value=value, scopes=granted, expires_at=sent_at + body.expires_in)
 
-    def _refusal(self, response: httpx.Response) -> TokenError:
+    def _refusal(self, response: httpx.Response, scopes: frozenset[str]) -> TokenError:
+        """The token endpoint's refusal as a readable error: the OAuth form (`error`, `error_description`) or
+        SIPSIM's API error form (`errors`); a refused scope is named, so the user knows what to enable."""
         try:
-            body = OAuthErrorBody.model_validate_json(response.content)
-        except ValidationError:
+            raw = response.json()
+        except (ValueError, UnicodeDecodeError):
+            raw = None
+        oauth = OAuthErrorBody.model_validate(raw) if isinstance(raw, dict) and "error" in raw else None
+        texts = ErrorEnvelope.model_validate(raw).messages() if isinstance(raw, dict) and oauth is None else []
+        asked = " ".join(sorted(scopes)) or "(none)"
+        if oauth is None and not texts:
             return TokenError(
                 f"The SIPSIM token endpoint answered HTTP {response.status_code} without an OAuth error body. "
                 + (
@@ -173,11 +180,17 @@ class TokenProvider:
                 ),
                 status=response.status_code,
             )
-        detail = f"{body.error}: {body.error_description}" if body.error_description else body.error
-        hint = _OAUTH_HINTS.get(body.error, "Check the integration's configuration in the SIPSIM dashboard.")
+        error = oauth.error if oauth is not None else None
+        if oauth is not None:
+            detail = f"{oauth.error}: {oauth.error_description}" if oauth.error_description else oauth.error
+        else:
+            detail = "; ".join(texts)
+        hint = _OAUTH_HINTS.get(error or "", "Check the integration's configuration in the SIPSIM dashboard.")
+        if error in ("invalid_scope", "unauthorized_client") or (error is None and "scope" in detail.lower()):
+            hint = f"The scope asked for was {asked}. {hint}"
         return TokenError(
             REDACTOR.scrub(f"SIPSIM refused the token request ({detail}). {hint}"),
-            error=body.error,
+            error=error,
             status=response.status_code,
         )
 

@@ -20,7 +20,7 @@ from . import __version__
 from .auth import ScopedAuth, TokenProvider
 from .config import Settings
 from .endpoints import Endpoint
-from .errors import MissingScopeError, ResponseShapeError, SipsimAPIError, shape_problems
+from .errors import MissingScopeError, ResponseShapeError, SipsimAPIError, TokenError, shape_problems
 from .models import ErrorEnvelope, Pagination, SuccessEnvelope
 from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
@@ -163,10 +163,36 @@ class SipsimClient:
         params: Mapping[str, QueryValue] | None = None,
         json_body: Any = None,
     ) -> ApiResponse:
-        """Send one request and decode the envelope. Reads are retried; writes are sent exactly once."""
-        auth = ScopedAuth(self.tokens, frozenset({self.scope_for(endpoint)}))
+        """Send one request and decode the envelope. Reads are retried; writes are sent exactly once.
+
+        Where the docs disagree on the scope (`calls.create` or `calls.write`), a 403 (or a scope SIPSIM does
+        not grant) with one configured scope leads to one try with the other: nothing was done the first time.
+        """
+        self.scope_for(endpoint)
+        choices = [scope for scope in endpoint.scopes if scope in self.settings.scopes]
         path = endpoint.render(**(path_params or {}))
         query = encode_query(params or {})
+        for index, scope in enumerate(choices):
+            last = index == len(choices) - 1
+            try:
+                return await self._send(endpoint, scope, path, query, json_body)
+            except MissingScopeError:
+                if last:
+                    raise
+            except TokenError as exc:
+                if exc.error != "invalid_scope" or last:
+                    raise
+            except SipsimAPIError as exc:
+                if exc.status != 403 or last:
+                    exc.scopes_tried = tuple(choices[: index + 1])
+                    raise
+            logger.info("%s %s refused with the scope %s; trying %s", endpoint.method, path, scope, choices[index + 1])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, endpoint: Endpoint, scope: str, path: str, query: dict[str, str], json_body: Any
+    ) -> ApiResponse:
+        auth = ScopedAuth(self.tokens, frozenset({scope}))
         retryable = endpoint.method == "GET"
         waited = 0.0
         for attempt in range(1, self._retry.attempts + 1):

@@ -45,6 +45,7 @@ class SipsimAPIError(SipsimError):
         self.errors = errors
         self.request_id = request_id
         self.retry_after = retry_after
+        self.scopes_tried: tuple[str, ...] = ()  # the token scopes the request was sent with, in order
         super().__init__(self.describe())
 
     def describe(self) -> str:

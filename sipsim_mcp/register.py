@@ -65,9 +65,11 @@ def explain(exc: Exception, spec: ToolSpec) -> str:
     text = exc.describe()
     if exc.status == 403:
         needed = " or ".join(spec.endpoint.scopes)
+        tried = " and then ".join(exc.scopes_tried)
+        sent = f" It was sent with the scope {tried}." if tried else ""
         return (
-            f"{text}. The access token lacks a scope this needs ({needed}): enable it for your API integration "
-            "in the SIPSIM dashboard."
+            f"{text}.{sent} The access token lacks a scope this needs ({needed}): enable it for your API "
+            "integration in the SIPSIM dashboard and list it in SIPSIM_SCOPES."
         )
     if exc.status is None or exc.status >= 500:
         hint = "SIPSIM is unavailable or failing; try again in a minute."

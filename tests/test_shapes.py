@@ -20,8 +20,8 @@ from .mcp_helpers import connect_in_process, data, error_text
 CALLS = 2000
 WINDOW = "last_30_days"
 ALL_FIELDS = list(CALL_FIELDS)
-#: Variants whose answers must equal the standard one (minimal_call cannot: it has its own test).
-SAME_ANSWER = [name for name in VARIANTS if name not in ("standard", "minimal_call")]
+#: Variants whose answers must equal the standard one (the others cannot: they have their own tests).
+SAME_ANSWER = [name for name in VARIANTS if name not in ("standard", "minimal_call", "never_paginated")]
 _PREFIXED = re.compile(r"\b(?:call|ph|tag|acc|emp|grp|sum)_(\d+)\b")
 
 
@@ -162,3 +162,22 @@ async def test_an_unreadable_answer_is_reported_as_sipsim_s_never_as_invalid_arg
     assert "doctor --probe" in text and "request_id" in text
     assert len(page["calls"]) == 5 and "1 of " in page["note"] and "could not be read" in page["note"]
     assert summary["complete"] is False and "could not be read" in summary["note"]
+
+
+def test_a_full_page_without_pagination_is_never_called_complete():
+    """SIPSIM without any pagination block: only the first page can be read, and every answer says so."""
+    standard, got = answers("standard"), answers("never_paginated")
+    for name in ("calls_all_fields", "calls_page_2", "summary", "summary_line"):  # within one page: the same
+        assert comparable(got[name]) == comparable(standard[name]), name
+
+    async def whole_history() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with connect_in_process(simulator("never_paginated")) as (client, _):
+            summary = data(await client.call_tool("summarize_calls", {"since": "last_180_days"}))
+            quiet_line = {"since": "last_180_days", "line": "Night Line", "limit": 50}
+            calls = data(await client.call_tool("list_calls", quiet_line))
+            return summary, calls
+
+    summary, calls = anyio.run(whole_history)
+    assert summary["scanned"] == 1000 and summary["complete"] is False
+    assert "full page of 1000 calls without a next-page token" in summary["note"]
+    assert "there may be more calls than were read" in calls["note"]

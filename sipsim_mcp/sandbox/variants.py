@@ -255,6 +255,11 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant("no_pagination", "no pagination block on single and last pages", pagination=_no_pagination_on_last),
         Variant(
+            "never_paginated",
+            "no pagination block at all, not even when more pages exist (only the first page can be read)",
+            pagination=lambda pagination, items: None,
+        ),
+        Variant(
             "loose_pagination",
             "the next-page token is a number (the last id), has_more is null",
             pagination=_loose_pagination,
