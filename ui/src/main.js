@@ -201,7 +201,7 @@ app.ontoolresult = (result) => {
   } else if (Array.isArray(data?.calls)) {
     state.summary = null;
     state.list = {
-      title: "Newest first",
+      title: "Call list",
       args: listQuery(state.args, data),
       keep: null,
       rows: [...data.calls],

@@ -4,26 +4,43 @@
 import { clock, count, moment } from "./format.js";
 import { h } from "./dom.js";
 
-const badge = (value) => (value == null ? "–" : h("span", { class: `badge badge-${value}` }, String(value)));
+const badge = (value) =>
+  value == null ? "–" : h("span", { class: `badge badge-${String(value).replace(/\W+/g, "-")}` }, String(value));
 
+const outgoing = (r) => r.type === "outgoing" || r.direction === "outgoing";
+const party = (name, number) => (name ? h("span", { class: "who" }, name, h("small", {}, number ?? "")) : number);
+
+/** Every column the view knows, in order; `when` says if it applies to rows with these fields. */
 const KNOWN = [
   {
     key: "time",
     label: "Time",
     show: (r, oneDay) => h("time", { datetime: r.time }, oneDay ? (r.time?.slice(11, 16) ?? "–") : moment(r.time)),
   },
-  { key: "direction", label: "Direction", show: (r) => r.direction },
-  { key: "type", label: "Type", show: (r) => badge(r.type) },
+  // with an outcome column, the call type says no more than the direction
+  {
+    key: "type",
+    label: "Direction",
+    when: (f) => f.has("outcome"),
+    value: (r) => (outgoing(r) ? "outgoing" : "incoming"),
+    show: (r) => (outgoing(r) ? "Outgoing" : "Incoming"),
+  },
+  { key: "direction", label: "Direction", when: (f) => !f.has("outcome") || !f.has("type"), show: (r) => r.direction },
+  { key: "type", label: "Type", when: (f) => !f.has("outcome"), show: (r) => badge(r.type) },
   { key: "outcome", label: "Outcome", show: (r) => badge(r.outcome) },
   { key: "status", label: "Status", show: (r) => r.status },
   { key: "line", label: "Line", show: (r) => r.line },
   { key: "employee", label: "Employee", show: (r) => r.employee },
+  // one column for the other party when the direction is known: the caller, or the number called
   {
-    key: "from",
-    label: "From",
-    show: (r) => (r.caller_name ? h("span", { class: "who" }, r.caller_name, h("small", {}, r.from ?? "")) : r.from),
+    key: "contact",
+    label: "Contact",
+    needs: ["type", "from", "to"],
+    value: (r) => (outgoing(r) ? r.to : (r.caller_name ?? r.from)),
+    show: (r) => (outgoing(r) ? r.to : party(r.caller_name, r.from)),
   },
-  { key: "to", label: "To", show: (r) => r.to },
+  { key: "from", label: "From", when: (f) => !f.has("type"), show: (r) => party(r.caller_name, r.from) },
+  { key: "to", label: "To", when: (f) => !f.has("type"), show: (r) => r.to },
   { key: "duration_s", label: "Duration", numeric: true, show: (r) => clock(r.duration_s) },
   { key: "wait_s", label: "Wait", numeric: true, show: (r) => clock(r.wait_s) },
   {
@@ -32,16 +49,18 @@ const KNOWN = [
     show: (r) => (r.tags?.length ? h("span", { class: "tags" }, ...r.tags.map((t) => h("span", { class: "tag" }, t))) : ""),
   },
 ];
-const HIDDEN = new Set(["id", "caller_name"]);
+const SHOWN = new Set(["id", "caller_name", ...KNOWN.map((c) => c.key)]);
 
 const text = (value) => (value == null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value));
 
-/** The columns present in `rows`, known ones first. */
+/** The columns for `rows`, known ones first, then any field the server added, as text. */
 export function columnsOf(rows) {
   const present = new Set(rows.flatMap((r) => Object.keys(r)));
-  const known = KNOWN.filter((c) => present.has(c.key));
+  const known = KNOWN.filter(
+    (c) => (c.needs ? c.needs.every((f) => present.has(f)) : present.has(c.key)) && (!c.when || c.when(present)),
+  );
   const extra = [...present]
-    .filter((k) => !HIDDEN.has(k) && !KNOWN.some((c) => c.key === k))
+    .filter((k) => !SHOWN.has(k))
     .map((k) => ({ key: k, label: k.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase()), show: (r) => text(r[k]) }));
   return [...known, ...extra];
 }
@@ -53,10 +72,11 @@ function compare(a, b) {
   return text(a).localeCompare(text(b));
 }
 
-export function sorted(rows, sort) {
+export function sorted(rows, sort, columns = []) {
   const sign = sort.dir === "asc" ? 1 : -1;
+  const value = columns.find((c) => c.key === sort.key && c.value)?.value ?? ((r) => r[sort.key]);
   return [...rows].sort((a, b) => {
-    const [x, y] = [a[sort.key], b[sort.key]];
+    const [x, y] = [value(a), value(b)];
     if (x == null || y == null) return compare(x, y); // blanks last either way
     return sign * compare(x, y);
   });
@@ -84,7 +104,7 @@ export function callsTable(rows, sort, onSort) {
       );
     }),
   );
-  const body = sorted(rows, sort).map((r) =>
+  const body = sorted(rows, sort, columns).map((r) =>
     h(
       "tr",
       { "data-id": r.id },
