@@ -163,7 +163,7 @@ class Host:
 
 @pytest.fixture
 def host(browser: Any, origin: str, host_script: str) -> Iterator[Host]:
-    context = browser.new_context(viewport={"width": 860, "height": 1000}, device_scale_factor=2)
+    context = browser.new_context(viewport={"width": 860, "height": 1000}, device_scale_factor=1.5)
     page = context.new_page()
     requests: list[str] = []
     problems: list[str] = []
