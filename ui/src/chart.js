@@ -17,7 +17,7 @@ export const SEGMENTS = [
 /** Whether a row carries the outcome counts (a model may have asked for fewer metrics). */
 export const hasOutcomes = (g) => g.answered != null && g.missed != null;
 
-export function segmentsOf(g) {
+function segmentsOf(g) {
   if (!hasOutcomes(g)) return [{ key: "calls", label: "Calls", value: g.calls ?? 0 }];
   return SEGMENTS.map((s) => ({ key: s.key, label: s.label, value: Math.max(0, s.of(g) ?? 0) }));
 }
@@ -32,7 +32,7 @@ const NONE_LABELS = {
 };
 
 /** A group value as a person reads it. */
-export function valueLabel(key, value) {
+function valueLabel(key, value) {
   if (value === NONE) return NONE_LABELS[key] ?? "None";
   if (key === "day") return day(value);
   if (key === "hour") return `${value}:00`;

@@ -32,7 +32,7 @@ export function clock(seconds) {
 }
 
 /** "2026-11-23" -> its weekday index, Monday = 0. */
-export function weekdayIndex(isoDate) {
+function weekdayIndex(isoDate) {
   const [y, m, d] = isoDate.slice(0, 10).split("-").map(Number);
   return (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7;
 }
@@ -51,7 +51,7 @@ export function moment(iso, withYear = false) {
 }
 
 /** The next calendar day of "2026-11-23". */
-export function nextDay(isoDate) {
+function nextDay(isoDate) {
   const [y, m, d] = isoDate.split("-").map(Number);
   return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
 }
@@ -80,8 +80,6 @@ export function windowText(window) {
 
 /** "+33612345678" stays as it is; a display name is added when there is one. */
 export const caller = (number, name) => (name ? `${name} (${number})` : (number ?? "–"));
-
-export const WEEKDAY_NAMES = WEEKDAYS;
 
 /** "2026-11-23T09:43:06+01:00" -> { date: "2026-11-23", hour: "09", weekday: "Mon" }. */
 export function parts(iso) {

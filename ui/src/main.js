@@ -184,7 +184,7 @@ function sortBy(key) {
 function closeList() {
   state.list = null;
   render();
-  root.querySelector(".bar")?.focus();
+  root.querySelector('.bar[tabindex="0"]')?.focus();
 }
 
 // --- what the host sends ------------------------------------------------------------------------
@@ -449,7 +449,7 @@ function groupsCard(summary) {
     summary.omitted_groups
       ? h("p", { class: "muted" }, `${count(summary.omitted_groups)} more groups were left out by the server.`)
       : null,
-    groups.length ? h("p", { class: "hint" }, "Select a bar to list its calls.") : null,
+    groups.length && interactive() ? h("p", { class: "hint" }, "Select a bar to list its calls.") : null,
     groups.length ? groupsTable(groups, keys) : null,
   );
 }

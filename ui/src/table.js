@@ -54,7 +54,7 @@ const SHOWN = new Set(["id", "caller_name", ...KNOWN.map((c) => c.key)]);
 const text = (value) => (value == null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value));
 
 /** The columns for `rows`, known ones first, then any field the server added, as text. */
-export function columnsOf(rows) {
+function columnsOf(rows) {
   const present = new Set(rows.flatMap((r) => Object.keys(r)));
   const known = KNOWN.filter(
     (c) => (c.needs ? c.needs.every((f) => present.has(f)) : present.has(c.key)) && (!c.when || c.when(present)),
@@ -72,7 +72,7 @@ function compare(a, b) {
   return text(a).localeCompare(text(b));
 }
 
-export function sorted(rows, sort, columns = []) {
+function sorted(rows, sort, columns = []) {
   const sign = sort.dir === "asc" ? 1 : -1;
   const value = columns.find((c) => c.key === sort.key && c.value)?.value ?? ((r) => r[sort.key]);
   return [...rows].sort((a, b) => {
