@@ -101,8 +101,10 @@ class Resolved:
         return canonical(self.request.model_dump(mode="json"))
 
     @property
-    def guard_key(self) -> str | None:
-        return f"write:{self.tool}:{self.plan.dedupe_key}" if self.plan.dedupe_key else None
+    def guard_key(self) -> str:
+        """Identical requests share it: start_call's by line and number, others by the exact request."""
+        same = self.plan.dedupe_key or hashlib.sha256(self.fingerprint.encode()).hexdigest()[:32]
+        return f"write:{self.tool}:{same}"
 
     @property
     def question(self) -> str:
@@ -123,8 +125,8 @@ class WriteGate:
     guard_seconds: float = GUARD_SECONDS
 
     async def should_ask(self, resolved: Resolved) -> bool:
-        """Whether to show the user the form: not for a request the duplicate guard already answers."""
-        return await self._prior(resolved) is None
+        """Whether to show the user the form: not for a request the duplicate guard answers without sending."""
+        return _state(await self._prior(resolved)) not in ("done", "unknown")
 
     async def run(
         self,
@@ -152,7 +154,6 @@ class WriteGate:
     ) -> tuple[Action, dict[str, Any] | None, CodeCheck]:
         """The decision, the guard's entry it rests on and the code's worth; when the decision is "send",
         the code has been used up and the request reserved (after waiting out an identical one in flight)."""
-        key = resolved.guard_key
         deadline = time.monotonic() + self.wait_seconds
         while True:
             prior = await self._prior(resolved)
@@ -167,9 +168,9 @@ class WriteGate:
                 if await self.store.claim(f"code:{nonce}", "used", CODE_TTL + 60) is not None:
                     return "refuse", prior, "used"
                 approval = "accepted"  # the code is spent: the user's agreement stands for this request
-            if key is None:
-                return "send", None, check
-            taken = await self.store.claim(key, json.dumps({"state": "in_flight", "at": time.time()}), self._hold)
+            taken = await self.store.claim(
+                resolved.guard_key, json.dumps({"state": "in_flight", "at": time.time()}), self._hold
+            )
             if taken is None:
                 return "send", None, check
 
@@ -179,10 +180,7 @@ class WriteGate:
         return max(self.guard_seconds, self.wait_seconds + 30)
 
     async def _prior(self, resolved: Resolved) -> dict[str, Any] | None:
-        key = resolved.guard_key
-        if key is None:
-            return None
-        value = await self.store.get(key)
+        value = await self.store.get(resolved.guard_key)
         return json.loads(value) if value else None
 
     def _answer(
@@ -283,31 +281,31 @@ class WriteGate:
                 f"expected {output.__name__} ({excerpt(unreadable, 120)}); 'returned' shows what it sent."
             )
         self._audit(resolved, "done", request_id=response.request_id, detail=done.note)
-        if resolved.guard_key:
-            entry = {"state": "done", "at": time.time(), "result": done.model_dump(mode="json")}
-            try:
+        try:
+            if resolved.plan.dedupe_key:  # not repeated within the guard window
+                entry = {"state": "done", "at": time.time(), "result": done.model_dump(mode="json")}
                 await self.store.put(resolved.guard_key, json.dumps(entry, default=str), self.guard_seconds)
-            except StoreUnavailable as exc:
-                logger.error("Done, but the duplicate guard could not record it: %s", exc)
+            else:  # other writes only never run twice at the same time
+                await self.store.delete(resolved.guard_key)
+        except StoreUnavailable as exc:
+            logger.error("Done, but the duplicate guard could not record it: %s", exc)
         return done
 
     async def _unknown(self, resolved: Resolved, request_id: str | None, detail: str) -> None:
         self._audit(resolved, "unknown", request_id=request_id, detail=detail)
-        if resolved.guard_key:
-            entry = json.dumps({"state": "unknown", "at": time.time(), "request_id": request_id})
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self.store.put(resolved.guard_key, entry, self.guard_seconds)
-                except StoreUnavailable as exc:
-                    logger.error("Outcome unknown, and the duplicate guard could not record it: %s", exc)
+        entry = json.dumps({"state": "unknown", "at": time.time(), "request_id": request_id})
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.store.put(resolved.guard_key, entry, self.guard_seconds)
+            except StoreUnavailable as exc:
+                logger.error("Outcome unknown, and the duplicate guard could not record it: %s", exc)
 
     async def _release(self, resolved: Resolved) -> None:
         """SIPSIM refused the request (or it was never sent): an identical one may be sent again."""
-        if resolved.guard_key:
-            try:
-                await self.store.delete(resolved.guard_key)
-            except StoreUnavailable as exc:
-                logger.error("Could not release the duplicate guard: %s", exc)
+        try:
+            await self.store.delete(resolved.guard_key)
+        except StoreUnavailable as exc:
+            logger.error("Could not release the duplicate guard: %s", exc)
 
     def _audit(self, resolved: Resolved, outcome: Any, **details: Any) -> None:
         self.audit.record(

@@ -69,3 +69,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SIPSIM_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def redis(tmp_path: Any) -> Iterator[Any]:
+    """A real redis-server on a free loopback port, stopped after the test."""
+    from .replicas import redis_server
+
+    with redis_server(tmp_path) as server:
+        yield server
