@@ -158,7 +158,8 @@ def test_langchain_adapters_list_read_and_confirm_a_write_by_elicitation(sandbox
     seen = drive("langchain", {"server": server_launch(sandbox)})
     assert "summarize_calls" in seen["tools"]
     assert seen["list_calls"]["returned"] == 3
-    assert seen["asked"] == ["Create the tag 'LangChain' (colour #123456)?"]
+    [asked] = seen["asked"]  # the form shows the question, then the exact request it confirms
+    assert asked.startswith("Create the tag 'LangChain' (colour #123456)?\n") and "Request: POST /tags" in asked
     assert seen["done"]["outcome"] == "done"
     [post] = writes(sandbox)
     assert post.body == {"name": "LangChain", "color": "#123456"}
@@ -169,7 +170,9 @@ def test_pydantic_ai_lists_reads_and_confirms_a_write_by_elicitation(sandbox):
     seen = drive("pydantic-ai", {"server": server_launch(sandbox), "call_id": str(call_id)})
     assert "tag_call" in seen["tools"]
     assert seen["list_calls"]["returned"] == 2
-    assert seen["asked"] == [f"Add the tag 'VIP' to call {call_id}?"]
+    [asked] = seen["asked"]
+    assert asked.startswith(f"Add the tag 'VIP' (id 1) to call {call_id}?\n")
+    assert f"Request: POST /calls/{call_id}/tags" in asked
     assert seen["done"]["outcome"] == "done" and "VIP" in seen["done"]["result"]["call"]["tags"]
     [post] = writes(sandbox)
     assert post.path == f"/api/v2/calls/{call_id}/tags"
