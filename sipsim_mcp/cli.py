@@ -175,6 +175,12 @@ def parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", default=argparse.SUPPRESS, help="check against the bundled simulator"
     )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument(
+        "--probe",
+        action="store_true",
+        help="also read one page of each endpoint and report how its fields compare with the docs "
+        "(types and key names only, never values: safe to paste into a bug report)",
+    )
     return main
 
 
@@ -189,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             from .doctor import run_doctor
 
             configure_logging(_log_level())
-            sys.exit(run_doctor(demo=args.demo, as_json=args.json))
+            sys.exit(run_doctor(demo=args.demo, as_json=args.json, probe=args.probe))
         if args.transport == "stdio":
             serve_stdio(args)
         else:

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, TypeVar
@@ -40,6 +40,7 @@ class ApiResponse:
     pagination: Pagination | None = None
     method: str = "GET"
     path: str = ""
+    raw: Any = field(default=None, repr=False)  # the decoded body as sent (for doctor --probe)
 
     def items(self) -> list[Any]:
         """`data` of a list response; ResponseShapeError if it is not a list."""
@@ -295,7 +296,7 @@ class SipsimClient:
                 raise ValueError("not an envelope")
             envelope = SuccessEnvelope.model_validate(body)
         except ValueError:  # a 2xx is SIPSIM's answer whatever its shape: the caller decides what it means
-            return ApiResponse(response.status_code, request_id, body, method=method, path=path)
+            return ApiResponse(response.status_code, request_id, body, method=method, path=path, raw=body)
         return ApiResponse(
             status=response.status_code,
             request_id=envelope.request_id or request_id,
@@ -303,6 +304,7 @@ class SipsimClient:
             pagination=envelope.pagination,
             method=method,
             path=path,
+            raw=body,
         )
 
     def _error(self, response: httpx.Response, method: str, path: str) -> SipsimAPIError:

@@ -18,6 +18,8 @@ from .config import ConfigError, Settings, load_settings
 from .demo import demo_environment, demo_settings
 from .errors import SipsimError, TokenError
 from .models import Account
+from .probe import ProbeReport, render_probe
+from .probe import probe as probe_api
 from .server import availability
 
 Status = Literal["ok", "warn", "fail"]
@@ -48,6 +50,7 @@ class Report(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     scopes: ScopeReport = Field(default_factory=ScopeReport)
     tools: ToolReport = Field(default_factory=ToolReport)
+    probe: ProbeReport | None = Field(None, description="doctor --probe: how the API's answers compare with the docs")
 
     def add(self, name: str, status: Status, detail: str) -> None:
         self.checks.append(Check(name=name, status=status, detail=detail))
@@ -102,7 +105,7 @@ async def _api(api: SipsimClient, settings: Settings, report: Report) -> None:
     report.add("api", "ok", detail)
 
 
-async def diagnose(settings: Settings, report: Report | None = None) -> Report:
+async def diagnose(settings: Settings, report: Report | None = None, *, probe: bool = False) -> Report:
     report = report or Report()
     report.add(
         "configuration",
@@ -135,6 +138,8 @@ async def diagnose(settings: Settings, report: Report | None = None) -> Report:
     async with SipsimClient(settings) as api:
         if await _scopes(api, settings, report):
             await _api(api, settings, report)
+            if probe:
+                report.probe = await probe_api(api)
     return report
 
 
@@ -153,11 +158,13 @@ def render(report: Report) -> str:
         lines.append(f"tools offered: {', '.join(report.tools.enabled)}")
     for name, why in report.tools.hidden.items():
         lines.append(f"  hidden {name}: {why}")
+    if report.probe is not None:
+        lines.append(render_probe(report.probe))
     lines.append("all good" if report.ok else "problems found: see FAIL above")
     return "\n".join(lines)
 
 
-def run_doctor(*, demo: bool, as_json: bool) -> int:
+def run_doctor(*, demo: bool, as_json: bool, probe: bool = False) -> int:
     """Print the report on stdout (text or JSON, a configuration error included); 0 when all is well,
     1 otherwise. Demo mode comes from `demo` (--demo) or SIPSIM_DEMO."""
     report = Report()
@@ -167,9 +174,9 @@ def run_doctor(*, demo: bool, as_json: bool) -> int:
         if demo or settings.demo:
             with demo_environment() as sandbox:
                 report.add("demo", "ok", f"the bundled SIPSIM simulator at {sandbox.base_url}, no real account used")
-                await diagnose(demo_settings(sandbox), report)
+                await diagnose(demo_settings(sandbox), report, probe=probe)
         else:
-            await diagnose(settings, report)
+            await diagnose(settings, report, probe=probe)
 
     try:
         anyio.run(main)

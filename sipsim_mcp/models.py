@@ -145,16 +145,26 @@ def _tag_refs(value: Any) -> Any:
     return refs
 
 
+class Expect:
+    """Field metadata for `doctor --probe`: the JSON types the docs show (or we inferred) for a field, and for
+    a field with a fixed vocabulary, its words (reported as seen: they are codes, never caller data)."""
+
+    def __init__(self, *kinds: str, words: tuple[str, ...] = (), form: str | None = None) -> None:
+        self.kinds = kinds
+        self.words = words
+        self.form = form  # "time" or "number": the probe reports the format of the text, not the text
+
+
 def _id(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-Id = Annotated[int | str, BeforeValidator(_id), WithJsonSchema({"type": ["integer", "string"]})]
+Id = Annotated[int | str, BeforeValidator(_id), WithJsonSchema({"type": ["integer", "string"]}), Expect("integer")]
 """An id: integer in most examples, a string (`call_123`) in others (D4); both are kept as given."""
 Seconds = Annotated[int | None, BeforeValidator(_seconds)]
-Instant = Annotated[datetime | None, BeforeValidator(_epoch), AfterValidator(_utc)]
+Instant = Annotated[datetime | None, BeforeValidator(_epoch), AfterValidator(_utc), Expect("string", form="time")]
 Text = Annotated[str | None, BeforeValidator(_text)]
-Number = Annotated[str | None, BeforeValidator(_text), AfterValidator(display_number)]
+Number = Annotated[str | None, BeforeValidator(_text), AfterValidator(display_number), Expect("string", form="number")]
 """A phone number: E.164 is documented; one without its '+' gets it back when that makes a possible number."""
 Url = Annotated[str | None, BeforeValidator(_url)]
 Upper = Annotated[str | None, BeforeValidator(_word("upper"))]
@@ -351,7 +361,9 @@ class Phone(SipsimModel):
 
     id: Id
     name: Text = None
-    status: Lower = Field(None, description="not_activated, active or inactive")
+    status: Annotated[Lower, Expect("string", words=("not_activated", "active", "inactive"))] = Field(
+        None, description="not_activated, active or inactive"
+    )
     internal_number: int | None = None
     number: Number = None
     created_at: Instant = None
@@ -386,11 +398,15 @@ class Call(SipsimModel):
 
     DOCUMENTED = frozenset({"id", "direction", "caller_number", "receiver_number"})
 
-    id: Id
+    id: Annotated[Id, Expect("integer", "string")]  # both in the docs (D4)
     pbx_id: Text = None
-    direction: Lower = None
-    call_type: Lower = Field(None, description="inbound, outgoing, missed or voicemail")
-    status: Upper = Field(None, description="ANSWER, MISSED, BUSY or NOANSWER")
+    direction: Annotated[Lower, Expect("string", words=("inbound", "outgoing"))] = None
+    call_type: Annotated[Lower, Expect("string", words=("inbound", "outgoing", "missed", "voicemail"))] = Field(
+        None, description="inbound, outgoing, missed or voicemail"
+    )
+    status: Annotated[Upper, Expect("string", words=("ANSWER", "MISSED", "BUSY", "NOANSWER"))] = Field(
+        None, description="ANSWER, MISSED, BUSY or NOANSWER"
+    )
     start_time: Instant = None
     answer_time: Instant = None
     end_time: Instant = None
