@@ -113,3 +113,12 @@ async def test_the_example_conversations_quote_the_demo_data():
     assert f"→ {calls['returned']} calls, two of them missed (both left a voicemail)" in examples
     assert f'tag_call(call_id="{missed[0]}", tag="VIP")' in examples
     assert f"the same for {missed[1]}." in examples
+
+
+def test_every_simulator_variant_is_named_in_readme():
+    from sipsim_mcp.sandbox import VARIANTS
+
+    section = README.split("## Documented vs inferred", 1)[1].split("## Security", 1)[0]
+    named = set(re.findall(r"`([a-z_0-9]+)`", section.split("the variants are ", 1)[1].split(";", 1)[0]))
+    assert named == set(VARIANTS)
+    assert "sipsim-mcp doctor --probe" in section and "never values" in section
