@@ -287,12 +287,16 @@ def test_the_keyboard_reaches_a_bar_and_opens_it(host: Host):
 
 
 def test_the_dark_theme_follows_the_host(host: Host):
-    host.show("summarize_calls", {"group_by": ["day"], "since": "last_30_days"}, theme="dark")
+    summary = host.show("summarize_calls", {"group_by": ["day"], "since": "last_30_days"}, theme="dark")
     root = host.view.locator("html")
     assert root.get_attribute("data-theme") == "dark"
     assert _luminance(host.view.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")) < 0.2
+    day = summary["groups"][3]["group"]["day"]
     host.view.locator(".bar").nth(3).click()
-    host.wait_for_calls(1)
+    [call] = host.wait_for_calls(1)
+    assert (call["arguments"]["since"], call["arguments"]["until"]) == (day, day)  # that whole local day
+    dates = {t.get_attribute("datetime")[:10] for t in host.view.locator(".calls-table tbody time").all()}
+    assert dates == {day}
     host.screenshot("dashboard-dark.png")
     host.page.evaluate("host.setTheme('light')")
     host.view.locator("html[data-theme=light]").wait_for()
