@@ -104,3 +104,32 @@ def against(sandbox: Any, **extra: str) -> dict[str, str]:
 def server_launch(sandbox: Any) -> dict[str, object]:
     """How a client should start the server against `sandbox`: this interpreter, `-m sipsim_mcp`, this checkout."""
     return {"command": sys.executable, "args": ["-m", "sipsim_mcp"], "env": against(sandbox), "cwd": str(ROOT)}
+
+
+def in_a_terminal(
+    command: list[str], env: dict[str, str], *, cwd: Path = ROOT, until: bytes | None = None
+) -> tuple[bytes, int | None]:
+    """Run `command` with stdin, stdout and stderr on a pseudo-terminal, as a person types it; read until
+    it exits, or until `until` shows up (then stop it). Its output and exit code (None if stopped)."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    output = b""
+    while until is None or until not in output:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        output += chunk
+    if until is not None and process.poll() is None:
+        process.terminate()
+        process.wait(10)
+        code = None
+    else:
+        code = process.wait(600)
+    os.close(controller)
+    return output, code

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
 from sipsim_mcp.tour import tour
 
 from .conftest import NOW, settings_for
-from .external import ROOT, against, server_env
+from .external import ROOT, against, in_a_terminal, server_env
 from .mcp_helpers import data
 
 pytestmark = pytest.mark.anyio
@@ -178,38 +177,9 @@ async def test_logs_go_to_stderr_at_the_chosen_level_without_secrets(shared_sand
     assert not any(token in text for token in shared_sandbox.issued_tokens())
 
 
-def in_a_terminal(args: list[str], env: dict[str, str], until: bytes | None = None) -> tuple[bytes, int | None]:
-    """Run the command line with stdin, stdout and stderr on a pseudo-terminal, as a person types it; read
-    until it exits, or until `until` shows up (then stop it). Its output and exit code (None if stopped)."""
-    import pty
-
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sipsim_mcp", *args], cwd=ROOT, env=env, stdin=terminal, stdout=terminal, stderr=terminal
-    )
-    os.close(terminal)
-    output = b""
-    while until is None or until not in output:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the terminal closed: the process is done
-            break
-        if not chunk:
-            break
-        output += chunk
-    if until is not None and process.poll() is None:
-        process.terminate()
-        process.wait(10)
-        code = None
-    else:
-        code = process.wait(60)
-    os.close(controller)
-    return output, code
-
-
 def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
     """`sipsim-mcp --demo` typed by a person (stdin a terminal) tours the server and exits."""
-    output, code = in_a_terminal(["--demo"], server_env())
+    output, code = in_a_terminal([sys.executable, "-m", "sipsim_mcp", "--demo"], server_env())
     text = output.decode()
     assert code == 0, text
     assert "21 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
@@ -217,7 +187,8 @@ def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
 
 
 def test_a_bare_command_in_a_terminal_says_what_it_waits_for():
-    output, code = in_a_terminal([], server_env(SIPSIM_CLIENT_ID="id", SIPSIM_CLIENT_SECRET="secret"), b"quits")
+    env = server_env(SIPSIM_CLIENT_ID="id", SIPSIM_CLIENT_SECRET="secret")
+    output, code = in_a_terminal([sys.executable, "-m", "sipsim_mcp"], env, until=b"quits")
     text = output.decode()
     assert code is None  # still waiting for a client when stopped
     assert "waits for an MCP client" in text and "sipsim-mcp --demo" in text and "Connect a client" in text

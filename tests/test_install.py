@@ -23,7 +23,7 @@ from mcp.server.apps import APP_MIME_TYPE
 from sipsim_mcp import __version__
 from sipsim_mcp.views import CALLS_DASHBOARD
 
-from .external import ROOT, node_tool, server_env
+from .external import ROOT, in_a_terminal, node_tool, server_env
 from .mcp_helpers import data
 
 pytestmark = pytest.mark.external
@@ -108,6 +108,15 @@ def test_readme_install_blocks_run_as_written(installed: Install):
     assert out.count(f"sipsim-mcp {__version__}") == 2  # --version from the checkout install and through uvx
     assert out.count("all good") == 2  # doctor --demo from the checkout install and from the wheel
     assert installed.command.exists()
+
+
+def test_the_one_command_tryout_runs_as_written_in_a_terminal(installed: Install):
+    """README's "Try it in one command", typed in a terminal of the checkout: install, then the tour."""
+    [block] = bash_blocks("Try it in one command")
+    output, code = in_a_terminal(["bash", "-c", block], shell_env(installed.home), cwd=installed.checkout)
+    text = output.decode(errors="replace")
+    assert code == 0, text[-3000:]
+    assert "21 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
 
 
 def test_the_build_writes_the_files_readme_names(installed: Install):
