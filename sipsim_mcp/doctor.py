@@ -21,6 +21,7 @@ from .models import Account
 from .probe import ProbeReport, render_probe
 from .probe import probe as probe_api
 from .server import availability
+from .state import StoreUnavailable, open_store
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -105,6 +106,21 @@ async def _api(api: SipsimClient, settings: Settings, report: Report) -> None:
     report.add("api", "ok", detail)
 
 
+async def _state(settings: Settings, report: Report) -> None:
+    """The store the write guards share: writes are refused while it cannot be reached."""
+    try:
+        store = open_store(settings.state_url)
+        try:
+            await store.check()
+        finally:
+            await store.aclose()
+    except StoreUnavailable as exc:
+        report.add("state", "fail", f"{exc}: writes would be refused (reads still work). Check SIPSIM_STATE_URL.")
+        return
+    shared = "" if settings.state_url else "; set SIPSIM_STATE_URL to share it between replicas"
+    report.add("state", "ok", f"write guards {store.description}{shared}")
+
+
 async def diagnose(settings: Settings, report: Report | None = None, *, probe: bool = False) -> Report:
     report = report or Report()
     report.add(
@@ -129,6 +145,8 @@ async def diagnose(settings: Settings, report: Report | None = None, *, probe: b
         "ok" if report.tools.enabled else "warn",
         f"{len(report.tools.enabled)} of {len(reasons)} tools offered",
     )
+    if report.tools.enabled and not settings.read_only:
+        await _state(settings, report)
     try:
         client_id, _ = settings.require_credentials()
     except ConfigError as exc:

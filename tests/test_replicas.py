@@ -8,8 +8,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from sipsim_mcp.doctor import diagnose
+
+from .conftest import settings_for
 from .mcp_helpers import answering, data, error_text, writes
-from .replicas import balanced, replicas, to
+from .replicas import balanced, free_port, replicas, to
 
 pytestmark = pytest.mark.anyio
 
@@ -114,3 +117,15 @@ async def test_without_a_shared_key_a_form_cannot_complete_on_another_replica(sa
             with pytest.raises(Exception, match="requestState"):
                 await modern.call_tool("create_tag", {"name": "Lost between replicas"})
     assert new_tags(sandbox) == []
+
+
+async def test_doctor_checks_the_state_store(sandbox, redis):
+    up = await diagnose(settings_for(sandbox, state_url=redis.url))
+    down = await diagnose(settings_for(sandbox, state_url=f"redis://127.0.0.1:{free_port()}/0"))
+    [ok] = [check for check in up.checks if check.name == "state"]
+    [failed] = [check for check in down.checks if check.name == "state"]
+    assert ok.status == "ok" and f"Redis at {redis.url}" in ok.detail
+    assert (
+        failed.status == "fail" and "writes would be refused" in failed.detail and "SIPSIM_STATE_URL" in failed.detail
+    )
+    assert up.ok and not down.ok
