@@ -121,6 +121,16 @@ class Settings(BaseSettings):
         None, description="Comma-separated Origin header values the HTTP transport accepts (browser clients)"
     )
 
+    mcp_max_sessions: int = Field(
+        1000, ge=1, le=100_000, description="HTTP transport: most open sessions (the longest-idle one is closed first)"
+    )
+    mcp_idle_timeout: float = Field(
+        600.0, gt=0, le=86_400, description="HTTP transport: seconds after which an idle session is closed"
+    )
+    mcp_read_timeout: float = Field(
+        30.0, gt=0, le=600, description="HTTP transport: seconds a client has to send a request's headers, and its body"
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _drop_placeholders(cls, data: Any) -> Any:

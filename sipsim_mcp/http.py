@@ -1,22 +1,31 @@
 """Streamable HTTP transport at `/mcp`, for agent frameworks and remote hosts.
 
 Off loopback the server refuses to start without `SIPSIM_MCP_AUTH_TOKEN` (a bearer token every request
-must carry) and checks Host/Origin headers against an allow-list (DNS-rebinding protection).
+must carry) and checks Host/Origin headers against an allow-list (DNS-rebinding protection). Limits keep
+one client from starving the others: at most `SIPSIM_MCP_MAX_SESSIONS` sessions (the longest-idle one is
+closed to admit a new client), sessions idle for `SIPSIM_MCP_IDLE_TIMEOUT` are closed, and a request's
+headers and body must arrive within `SIPSIM_MCP_READ_TIMEOUT`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+import anyio
 import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .client import SipsimClient
 from .config import ConfigError, Settings, is_loopback
@@ -83,11 +92,138 @@ def http_app(
             "auth": AuthSettings(issuer_url=url, resource_server_url=f"{url}{MCP_PATH}", validate_token_resource=False),
         }
     server = build_server(settings, api=api, now=now, **auth_options)
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         transport_security=security(settings, host, port),
         host=host,
+        session_idle_timeout=settings.mcp_idle_timeout,
+        max_sessions=settings.mcp_max_sessions,
+        max_request_body_size=MAX_BODY,
+    )
+    server.session_manager.__class__ = OldestIdleFirst
+    app.add_middleware(BodyDeadline, seconds=settings.mcp_read_timeout)
+    return app
+
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+class OldestIdleFirst(StreamableHTTPSessionManager):
+    """At the session cap, close the session idle the longest (no request in flight, no open stream)
+    rather than turn the new client away; only when every session is busy is a new one refused (503)."""
+
+    def _admit_session(self, requestor: Any) -> Any:
+        if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
+            idle = [
+                (transport.idle_scope.deadline, session_id, transport)
+                for session_id, transport in self._server_instances.items()
+                if transport.idle_scope is not None and not transport._requests_in_flight  # SDK 2.3 internals
+            ]
+            if idle:
+                _, session_id, oldest = min(idle, key=lambda entry: entry[0])
+                self._server_instances.pop(session_id, None)
+                self._session_owners.pop(session_id, None)
+                oldest.idle_scope.cancel()  # its server task ends and terminates the transport
+                logger.info("Session cap reached: closed the longest-idle session %s", session_id[:8])
+        return super()._admit_session(requestor)
+
+
+class BodyDeadline:
+    """ASGI middleware: a request body must arrive within `seconds` (else 408) and within MAX_BODY (else 413)."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        with anyio.move_on_after(self.seconds) as waited:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > MAX_BODY:
+                    await _plain(send, 413, b"Request body too large")
+                    return
+                if not message.get("more_body"):
+                    break
+        if waited.cancelled_caught:
+            await _plain(send, 408, b"Request body not received in time")
+            return
+        body = b"".join(chunks)
+
+        async def replay() -> Message:
+            nonlocal body
+            if body is not None:
+                message, body = {"type": "http.request", "body": body, "more_body": False}, None
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _plain(send: Send, status: int, text: bytes) -> None:
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text})
+
+
+def header_deadline(seconds: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, closing a connection whose request headers do not arrive within `seconds`
+    (from when it opens, or from the end of the previous response)."""
+
+    class HeaderDeadline(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._disarm()  # the headers are in: the body deadline and the app take over
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderDeadline
+
+
+def server_config(app: Starlette, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves the app: the header deadline, no access log."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=header_deadline(settings.mcp_read_timeout),
+        log_level=settings.log_level.lower(),
+        access_log=False,
     )
 
 
@@ -100,4 +236,4 @@ def run_http(settings: Settings, *, host: str, port: int, stateless: bool) -> No
         "stateless" if stateless else "sessions",
         ", bearer token required" if settings.mcp_auth_token else "",
     )
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.Server(server_config(app, settings, host=host, port=port)).run()

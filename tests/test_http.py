@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -19,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sipsim_mcp.client import SipsimClient
 from sipsim_mcp.config import ConfigError
-from sipsim_mcp.http import http_app
+from sipsim_mcp.http import http_app, server_config
 
 from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, data, writes
@@ -38,7 +39,7 @@ def serving(sandbox, *, host: str = "127.0.0.1", stateless: bool = False, **over
     settings = settings_for(sandbox, **overrides)
     api = SipsimClient(settings)
     app = http_app(settings, host=host, port=port, stateless=stateless, api=api, now=lambda: NOW)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(server_config(app, settings, host=host, port=port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -140,3 +141,73 @@ async def test_stateless_http_for_replicas(sandbox, mode):
     # no session, so no live elicitation: the preview flow confirms writes
     assert preview["outcome"] == "preview"
     assert writes(sandbox) == []
+
+
+# --- limits: one client cannot starve the others -------------------------------------------------------
+
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "flood", "version": "1"}},
+}
+
+
+async def open_session(http: httpx.AsyncClient, url: str) -> str:
+    response = await http.post(url, json=INITIALIZE, headers=HEADERS)
+    assert response.status_code == 200, response.text
+    return response.headers["mcp-session-id"]
+
+
+async def session_answers(http: httpx.AsyncClient, url: str, session: str) -> int:
+    headers = {**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-06-18"}
+    response = await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    return response.status_code
+
+
+async def test_a_flood_of_sessions_closes_the_idle_ones_instead_of_locking_clients_out(sandbox):
+    with serving(sandbox, mcp_max_sessions=3) as port:
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with httpx.AsyncClient(timeout=30) as http:
+            sessions = [await open_session(http, url) for _ in range(12)]
+            statuses = [await session_answers(http, url, session) for session in sessions]
+        async with client(port, mode="legacy") as c:  # a real client still gets in after the flood
+            tags = data(await c.call_tool("list_tags", {}))
+    assert statuses[:9] == [404] * 9  # the oldest idle sessions were closed to admit newer ones
+    assert statuses[9:] == [202] * 3
+    assert tags["tags"]
+
+
+async def test_an_idle_session_is_closed_after_the_idle_timeout(sandbox):
+    with serving(sandbox, mcp_idle_timeout=0.5) as port:
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with httpx.AsyncClient(timeout=30) as http:
+            session = await open_session(http, url)
+            fresh = await session_answers(http, url, session)
+            await anyio.sleep(1.5)
+            stale = await session_answers(http, url, session)
+    assert (fresh, stale) == (202, 404)
+
+
+def read_until_closed(sock: socket.socket, limit: float) -> tuple[bytes, float]:
+    started = time.monotonic()
+    sock.settimeout(limit)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received, time.monotonic() - started
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_slow_client_is_cut_off_after_the_read_timeout(sandbox, part):
+    with serving(sandbox, mcp_read_timeout=0.5) as port, socket.create_connection(("127.0.0.1", int(port))) as sock:
+        head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        if part == "headers":
+            sock.sendall(head.encode())  # and never the blank line that ends the headers
+        else:
+            sock.sendall(f'{head}Content-Length: 1000\r\n\r\n{{"jsonrpc":'.encode())
+        received, waited = read_until_closed(sock, limit=10)
+    assert waited < 5
+    if part == "body":
+        assert received.startswith(b"HTTP/1.1 408")
