@@ -162,9 +162,8 @@ class Directory:
     async def line(self, ref: str | int) -> Phone:
         """A line by id, extension or name."""
         lines = await self.lines()
-        for phone in lines:
-            if str(phone.id) == str(ref).strip():
-                return phone
+        if (phone := _by_id(lines, ref)) is not None:
+            return phone
         if (number := _as_int(ref)) is not None:
             for phone in lines:
                 if phone.internal_number == number:
@@ -174,9 +173,8 @@ class Directory:
     async def tag(self, ref: str | int) -> Tag:
         """A tag by id or name."""
         tags = await self.tags()
-        for tag in tags:
-            if str(tag.id) == str(ref).strip():
-                return tag
+        if (tag := _by_id(tags, ref)) is not None:
+            return tag
         return match(str(ref), tags, lambda t: t.name, "tag", tag_label)
 
     async def employee(self, ref: str | int) -> Employee:
@@ -192,6 +190,16 @@ class Directory:
 
 async def _collect(items: AsyncIterator[T]) -> list[T]:
     return [item async for item in items]
+
+
+def _by_id(items: Sequence[T], ref: str | int) -> T | None:
+    """The item whose id is `ref`; digits also match a prefixed string id (6 is tag_6) when only one does."""
+    wanted = str(ref).strip()
+    exact = [item for item in items if str(item.id) == wanted]  # type: ignore[attr-defined]
+    if exact or not wanted.isdigit():
+        return exact[0] if exact else None
+    suffixed = [item for item in items if str(item.id).endswith(f"_{wanted}")]  # type: ignore[attr-defined]
+    return suffixed[0] if len(suffixed) == 1 else None
 
 
 def _as_int(ref: str | int) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -11,7 +13,7 @@ from sipsim_mcp.errors import TokenError
 from sipsim_mcp.models import TokenResponse
 from sipsim_mcp.sandbox import ALL_SCOPES, ClientSpec, Fault, Sandbox, SandboxConfig
 
-from .conftest import NOW
+from .conftest import NOW, settings_for
 from .mcp_helpers import connect, data, error_text
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +103,35 @@ async def test_a_loose_token_answer_still_serves_every_tool_scope():
         async with connect(sandbox) as (client, _):
             assert data(await client.call_tool("list_tags", {}))
             assert data(await client.call_tool("list_calls", {"limit": 3}))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"status": 422, "errors": ["name is required"], "request_id": "r-1"}, "name is required"),
+        ({"status": 422, "errors": "name is required", "request_id": "r-1"}, "name is required"),
+        ({"errors": [{"field": "name", "message": "is required"}], "request_id": "r-1"}, "name: is required"),
+        ({"errors": {"name": ["is required"]}, "request_id": "r-1"}, "name: is required"),
+        ({"message": "name is required", "request_id": "r-1"}, "name is required"),
+        (["name is required"], "name is required"),
+    ],
+)
+async def test_api_error_envelopes_in_any_form_become_readable_text(body, expected):
+    from sipsim_mcp import endpoints as ep
+    from sipsim_mcp.client import SipsimClient
+    from sipsim_mcp.errors import SipsimAPIError
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "scope": "tags.write"})
+        return httpx.Response(422, json=body)
+
+    settings = settings_for(
+        SimpleNamespace(api_url="https://sipsim.test/api/v2", token_url="https://sipsim.test/oauth/token"),
+        scopes="tags.write",
+    )
+    async with SipsimClient(settings, transport=httpx.MockTransport(answer)) as api:
+        with pytest.raises(SipsimAPIError) as failure:
+            await api.call(ep.CREATE_TAG, json_body={"name": ""})
+    assert expected in str(failure.value) and failure.value.status == 422
+    assert failure.value.request_id == ("r-1" if isinstance(body, dict) else None)

@@ -181,3 +181,22 @@ def test_a_full_page_without_pagination_is_never_called_complete():
     assert summary["scanned"] == 1000 and summary["complete"] is False
     assert "full page of 1000 calls without a next-page token" in summary["note"]
     assert "there may be more calls than were read" in calls["note"]
+
+
+READ_SHAPES = [name for name in VARIANTS if not name.startswith("write_")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("variant", READ_SHAPES)
+async def test_every_write_tool_works_against(variant):
+    """Writes resolve names and send ids whatever shape the reads had, and read back what SIPSIM answered."""
+    from .test_writes import WRITE_CALLS
+
+    sandbox = simulator(variant)
+    async with connect_in_process(sandbox, confirm_writes="host") as (client, _):
+        for tool, arguments in WRITE_CALLS:
+            answer = data(await client.call_tool(tool, arguments(sandbox)))
+            assert answer["outcome"] == "done" and "result" in answer, (tool, answer)
+            if tool == "tag_call" and variant != "minimal_call":
+                assert "Lead" in answer["result"]["call"]["tags"]
+    assert len(sandbox.data.initiated_calls) == 1 and "Brand new" in [t["name"] for t in sandbox.data.tags]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal
@@ -281,28 +282,33 @@ class TaggedCall(Compact):
     call: CallRow
 
 
-def _tagged(response: ApiResponse) -> TaggedCall:
-    return TaggedCall(call=call_row(Call.model_validate(response.data or {}), ZoneInfo("UTC")))
+def _tagged(names: TagNames) -> Callable[[ApiResponse], TaggedCall]:
+    def finish(response: ApiResponse) -> TaggedCall:
+        return TaggedCall(call=call_row(Call.model_validate(response.data or {}), ZoneInfo("UTC"), tags=names))
+
+    return finish
 
 
 async def tag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
     """Add a tag to a call (by tag name or id). Adding a tag the call already has changes nothing."""
     tag = await call.directory.tag(args.tag)
+    names = TagNames.known(await call.directory.tags())
     return WritePlan(
         endpoint=ep.TAG_CALL,
         summary=f"Add the tag {tag_label(tag)} to call {args.call_id}",
         path_params={"call_id": args.call_id},
         body={"tag_id": tag.id},
-        finish=_tagged,
+        finish=_tagged(names),
     )
 
 
 async def untag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
     """Remove a tag from a call (by tag name or id)."""
     tag = await call.directory.tag(args.tag)
+    names = TagNames.known(await call.directory.tags())
     return WritePlan(
         endpoint=ep.UNTAG_CALL,
         summary=f"Remove the tag {tag_label(tag)} from call {args.call_id}",
         path_params={"call_id": args.call_id, "tag_id": tag.id},
-        finish=_tagged,
+        finish=_tagged(names),
     )

@@ -17,7 +17,7 @@ from pydantic import Field
 from .. import endpoints as ep
 from ..directory import line_label
 from ..errors import ResponseShapeError, SipsimError
-from ..models import Call
+from ..models import Call, Tag
 from ..numbers import normalize_number, number_key
 from ..shaping import Compact
 from ..windows import TimeWindow
@@ -148,6 +148,13 @@ class TagNames:
                 self._names = {str(tag.id): tag.name for tag in await self._call.directory.tags()}
             except SipsimError:  # no tags.read: the ids are shown as they are
                 self._names = {}
+
+    @classmethod
+    def known(cls, tags: list[Tag]) -> TagNames:
+        """Names from a tag list already at hand."""
+        names = cls(None)
+        names._names = {str(tag.id): tag.name for tag in tags}
+        return names
 
     def of(self, found: Call) -> list[str]:
         names = self._names or {}
