@@ -23,7 +23,7 @@ from mcp.server.apps import APP_MIME_TYPE
 from sipsim_mcp import __version__
 from sipsim_mcp.views import CALLS_DASHBOARD
 
-from .external import ROOT, in_a_terminal, node_tool, server_env
+from .external import ROOT, in_a_terminal, node_tool, server_env, unavailable
 from .mcp_helpers import data
 
 pytestmark = pytest.mark.external
@@ -131,6 +131,23 @@ def test_the_build_writes_the_files_readme_names(installed: Install):
     assert f"sipsim_mcp-{__version__}.dist-info/licenses/LICENSE" in names
     assert "sipsim_mcp/sandbox/dataset.py" in names
     assert "sipsim_mcp/ui/calls_dashboard.html" in names & shipped  # the built view; no Node at install time
+
+
+def test_the_bundle_command_writes_the_file_readme_names(installed: Install, tmp_path: Path):
+    """README's `npx @anthropic-ai/mcpb@... pack . sipsim-mcp-X.Y.Z.mcpb`, run as written in the checkout."""
+    if shutil.which("npx") is None:
+        unavailable("npx is not installed")
+    command = re.search(r"`(npx @anthropic-ai/mcpb@[\d.]+ pack \. (\S+\.mcpb))`", README)
+    env = {**shell_env(tmp_path), "npm_config_cache": str(Path.home() / ".npm")}
+    subprocess.run(
+        ["bash", "-c", command.group(1)], cwd=installed.checkout, env=env, check=True, capture_output=True, timeout=600
+    )
+    bundle = installed.checkout / command.group(2)
+    assert bundle.name == f"sipsim-mcp-{__version__}.mcpb"
+    with zipfile.ZipFile(bundle) as packed:
+        names = set(packed.namelist())
+    assert {"manifest.json", "server/main.py", "sipsim_mcp/server.py", "LICENSE"} <= names
+    assert not any(name.startswith((".venv/", "dist/", "tests/")) for name in names)
 
 
 @pytest.mark.anyio
