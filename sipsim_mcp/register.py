@@ -21,7 +21,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
 from .client import ApiResponse
-from .confirm import ConfirmForm
+from .confirm import ConfirmForm, excerpt
 from .errors import ResponseShapeError, SipsimAPIError, SipsimError, shape_problems
 from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
 from .numbers import NumberError
@@ -93,8 +93,8 @@ def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any]) -
     problems = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "arguments"
-        message = error["msg"].removeprefix("Value error, ")
-        got = "" if error["type"] in ("missing", "value_error") else f" (got {error['input']!r})"
+        message = error["msg"].removeprefix("Value error, ").rstrip(".")
+        got = "" if error["type"] in ("missing", "value_error") else f" (got {excerpt(repr(error['input']), 60)})"
         field = fields.get(str(error["loc"][0])) if error["loc"] else None
         accepted = f" Accepted: {field.description.rstrip('.')}." if field is not None and field.description else ""
         problems.append(f"{where}: {message}{got}.{accepted}")

@@ -240,10 +240,10 @@ def _parse(raw: str, role: str, tz: ZoneInfo, now: datetime) -> _Spec:
         return _Spec(raw, "instant", now - timedelta(hours=hours))
     if (m := _ISO_DURATION_RE.fullmatch(key)) and any(m.groups()):
         w, d, h, mi, s = (int(g or 0) for g in m.groups())
-        duration = timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=s)
-        if not timedelta(0) < duration <= MAX_SPAN:
+        seconds = w * 604_800 + d * 86_400 + h * 3600 + mi * 60 + s  # exact: timedelta would overflow first
+        if not 0 < seconds <= MAX_SPAN.total_seconds():
             raise WindowError(_range_message(raw, role))
-        return _Spec(raw, "instant", now - duration)
+        return _Spec(raw, "instant", now - timedelta(seconds=seconds))
     raise WindowError(f"Cannot read {role}={raw!r} as a time expression. {ACCEPTED_FORMS}")
 
 

@@ -9,7 +9,7 @@ from ..client import ApiResponse
 from ..models import WEBHOOK_EVENTS, Account, WebhookEvent, WebhookSetting
 from ..shaping import Compact
 from .base import ToolCall, WritePlan
-from .fields import NoInput, ToolInput
+from .fields import EventName, NoInput, ToolInput
 
 
 class AccountView(Compact):
@@ -55,9 +55,7 @@ async def list_webhook_events(call: ToolCall, args: NoInput) -> WebhookEvents:
 
 
 class WebhookInput(ToolInput):
-    event: str = Field(
-        pattern=r"^[a-z_]{1,64}$", description="Event name from list_webhook_events, e.g. outgoing_call_end"
-    )
+    event: EventName
 
 
 def _setting(response: ApiResponse) -> WebhookSetting:

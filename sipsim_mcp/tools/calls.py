@@ -248,13 +248,13 @@ async def start_call(call: ToolCall, args: StartCallInput) -> WritePlan:
 
     Asks the user to confirm first. An identical request within 60 s is not sent again.
     """
+    number = normalize_number(args.number, call.settings.default_region)  # a bad number never reaches SIPSIM
     line = await call.directory.line(args.line)
     if line.status not in (None, "active"):
         active = [line_label(p) for p in await call.directory.lines() if p.status == "active"]
         raise LookupFailed(
             f"Line {line_label(line)} is {line.status}; calls start from an active line: {', '.join(active)}."
         )
-    number = normalize_number(args.number, call.settings.default_region)
     label = line_label(line)
 
     def finish(response: ApiResponse) -> StartedCall:

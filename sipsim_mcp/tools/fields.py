@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from ..models import WEBHOOK_EVENTS
+from ..windows import parse_timezone
 
 
 def _text(value: object) -> object:
     """Let a model pass 101 where a string is expected (ids, extensions)."""
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _zone(value: str) -> str:
+    """Refuse an unknown time zone before any request is made."""
+    if value.strip():
+        parse_timezone(value)
+    return value
+
+
+def _event(value: str) -> str:
+    if value not in WEBHOOK_EVENTS:
+        raise ValueError(f"unknown webhook event; the events are: {', '.join(WEBHOOK_EVENTS)}")
+    return value
+
+
+#: Text that must say something: surrounding spaces are dropped, and blank is refused.
+Stripped = StringConstraints(strip_whitespace=True, min_length=1)
 
 
 class ToolInput(BaseModel):
@@ -30,6 +50,7 @@ CallId = Annotated[
 LineRef = Annotated[
     str,
     BeforeValidator(_text),
+    Stripped,
     Field(
         min_length=1,
         max_length=100,
@@ -39,9 +60,16 @@ LineRef = Annotated[
 TagRef = Annotated[
     str,
     BeforeValidator(_text),
+    Stripped,
     Field(min_length=1, max_length=100, description="Tag: its name (e.g. 'VIP') or id"),
 ]
-EmployeeRef = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=100)]
+EmployeeRef = Annotated[str, BeforeValidator(_text), Stripped, Field(min_length=1, max_length=100)]
+TagName = Annotated[str, Stripped, Field(max_length=50)]
+EventName = Annotated[
+    str,
+    Field(pattern=r"^[a-z_]{1,64}$", description="Event name from list_webhook_events, e.g. outgoing_call_end"),
+    AfterValidator(_event),
+]
 PhoneNumber = Annotated[
     str,
     Field(
@@ -57,6 +85,7 @@ CallType = Literal["inbound", "outgoing", "missed", "voicemail"]
 Since = Annotated[
     str | None,
     Field(
+        max_length=100,
         description="Start of the window: today, yesterday, this_week, last_week, this_month, last_month, "
         "last_N_days, 24h / 7d / 2w, or an ISO 8601 date or date-time. Alone, a period covers that whole "
         "period (since='last_week' = all of last week)",
@@ -65,14 +94,15 @@ Since = Annotated[
 Until = Annotated[
     str | None,
     Field(
+        max_length=100,
         description="End of the window (same forms as since; a period means its end). "
-        "Default: the end of since's period, or now"
+        "Default: the end of since's period, or now",
     ),
 ]
 Zone = Annotated[
-    str | None,
+    Annotated[str, Field(max_length=64), AfterValidator(_zone)] | None,
     Field(
-        description="IANA time zone for the window and the times shown (e.g. Europe/Paris). Default: SIPSIM_TIMEZONE"
+        description="IANA time zone for the window and the times shown (e.g. Europe/Paris). Default: SIPSIM_TIMEZONE",
     ),
 ]
 Page = Annotated[

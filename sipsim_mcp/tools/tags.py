@@ -12,7 +12,7 @@ from ..directory import quoted, tag_label
 from ..models import Deleted, Tag
 from ..shaping import Compact, fit
 from .base import ToolCall, WritePlan
-from .fields import HexColor, NoInput, TagRef, ToolInput
+from .fields import HexColor, NoInput, TagName, TagRef, ToolInput
 
 DEFAULT_COLOR = "#6B7280"
 
@@ -39,7 +39,7 @@ def _tag_result(call: ToolCall):
 
 
 class CreateTagInput(ToolInput):
-    name: str = Field(min_length=1, max_length=50, description="Tag name; must not exist yet")
+    name: TagName = Field(description="Tag name; must not exist yet")
     color: HexColor | None = Field(None, description=f"Colour as #RRGGBB (default {DEFAULT_COLOR})")
     description: str | None = Field(None, max_length=500)
 
@@ -61,7 +61,7 @@ async def create_tag(call: ToolCall, args: CreateTagInput) -> WritePlan:
 
 class UpdateTagInput(ToolInput):
     tag: TagRef
-    name: str | None = Field(None, min_length=1, max_length=50, description="New name")
+    name: TagName | None = Field(None, description="New name")
     color: HexColor | None = None
     description: str | None = Field(None, max_length=500, description="New description")
 
