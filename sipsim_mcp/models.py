@@ -16,7 +16,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -32,14 +31,13 @@ class SipsimModel(DropNone):
     """Base of every API object: unknown fields are accepted and kept (and nulls left out when serialized).
 
     A value of an optional field that cannot be read becomes null (the field's default) instead of failing
-    the object; `unread` names those fields. Only a required field (the documented ids, a tag's name) that
+    the object (the answers count such fields as missing). Only a required field (the documented ids, a tag's name) that
     cannot be read fails the object.
     """
 
     model_config = ConfigDict(extra="allow")
     #: Field names the SIPSIM docs show for this object; the others are INFERRED.
     DOCUMENTED: ClassVar[frozenset[str]] = frozenset()
-    _unread: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="wrap")
     @classmethod
@@ -52,14 +50,7 @@ class SipsimModel(DropNone):
             bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
             if not bad or any(cls.model_fields[name].is_required() for name in bad if name in cls.model_fields):
                 raise
-            model = handler({key: value for key, value in data.items() if key not in bad})
-            model._unread = tuple(sorted(bad))
-            return model
-
-    @property
-    def unread(self) -> tuple[str, ...]:
-        """Fields whose value SIPSIM sent but that could not be read (they read as null)."""
-        return self._unread
+            return handler({key: value for key, value in data.items() if key not in bad})
 
 
 # --- lenient readers of INFERRED values ------------------------------------------------------------
@@ -69,6 +60,8 @@ _CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})(?:\.\d+)?")
 
 def _seconds(value: Any) -> Any:
     """Seconds from an int, a float, a numeric string or H:MM:SS / MM:SS."""
+    if type(value) is int:
+        return value
     if value is None or isinstance(value, bool):
         return None if value is None else _fail("a duration")
     if isinstance(value, int | float):
@@ -92,6 +85,8 @@ def _fail(what: str) -> Any:
 
 def _epoch(value: Any) -> Any:
     """Epoch seconds or milliseconds (also as numeric strings) as a number pydantic reads as seconds."""
+    if type(value) is str and value[4:5] == "-":  # ISO 8601, the documented form: pydantic reads it
+        return value
     if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
         value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -108,6 +103,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _text(value: Any) -> Any:
     """Numbers given where text was expected (a phone number without +) are read as text."""
+    if type(value) is str or value is None:
+        return value
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
