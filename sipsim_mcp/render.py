@@ -18,6 +18,8 @@ Json = dict[str, Any]
 
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)")
 SEPARATOR = "|"
+#: Scalar lines up to this long share one line.
+SHORT = 24
 #: The columns a call row may leave empty when they hold its line's own number.
 LINE_ENDS = ("from", "to")
 
@@ -39,20 +41,22 @@ def render(data: Json) -> str:
             scalars.append(f"{key}: {', '.join(_cell(item, zone) for item in value) or '(none)'}")
         else:
             scalars.append(f"{key}: {_scalar(value, zone)}")
-    if zone.used and (zone.year or not zone.stated):
-        parts = [f"MM-DD HH:MM in {zone.year}"] if zone.year else []
+    if zone.used and (zone.shared or not zone.stated):
+        form = "DD HH:MM" if len(zone.shared) > 4 else "MM-DD HH:MM"
+        parts = [form if zone.stated else f"{form} in {zone.shared}"] if zone.shared else []  # the window says when
         header.append(f"times: {', '.join(parts + ([] if zone.stated else [zone.name]))}")
-    return "\n".join([*header, *scalars, *blocks])
+    short = "; ".join(line for line in scalars if len(line) <= SHORT)  # counts and flags share a line
+    return "\n".join([*header, *([short] if short else []), *(line for line in scalars if len(line) > SHORT), *blocks])
 
 
 class _Zone:
-    """The one zone every time of an answer is shown in (stated once); the year too when the window
-    lies within one year (its rows then do too)."""
+    """The one zone every time of an answer is shown in (stated once); the year, or year and month, too
+    when the window lies within one (its rows then do too)."""
 
-    def __init__(self, name: str | None, year: int | None) -> None:
+    def __init__(self, name: str | None, shared: str = "") -> None:
         self.name = name or "UTC"
         self.tz: tzinfo | None = _load(name)
-        self.year = year
+        self.shared = shared  # "2026" or "2026-11": said once, left out of each time
         self.used = self.stated = False
 
     def clock(self, text: str) -> str:
@@ -64,8 +68,8 @@ class _Zone:
             self.name = "UTC" if not offset else f"UTC{_offset(offset)}"
         self.used = True
         local = moment.astimezone(self.tz)
-        day = f"{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
-        return day if local.year == self.year else f"{local.year}-{day}"
+        full = f"{local.year}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+        return full[len(self.shared) + 1 :] if self.shared and full.startswith(self.shared) else full
 
 
 def _parse(text: str) -> datetime:
@@ -91,11 +95,12 @@ def _zone(data: Json) -> _Zone:
     window = data.get("window")
     if not isinstance(window, dict):
         name = data.get("timezone")
-        return _Zone(name if isinstance(name, str) else None, None)
-    ends = [window.get("since_local"), window.get("until_local")]
-    years = {text[:4] for text in ends if isinstance(text, str)}
-    year = int(years.pop()) if len(years) == 1 and None not in ends else None
-    return _Zone(window.get("timezone"), year)
+        return _Zone(name if isinstance(name, str) else None)
+    since, until = window.get("since_local"), window.get("until_local")
+    if not (isinstance(since, str) and isinstance(until, str)):
+        return _Zone(window.get("timezone"))
+    shared = since[:7] if since[:7] == until[:7] else since[:4] if since[:4] == until[:4] else ""
+    return _Zone(window.get("timezone"), shared)
 
 
 def _scalar(value: Any, zone: _Zone) -> str:
@@ -162,7 +167,7 @@ def _table(name: str, rows: list[Json], zone: _Zone) -> str:
     lines = [f"{name} ({len(rows)}):"]
     if own:
         numbers = "; ".join(f"{line} {number}" for line, number in own.items())
-        lines.append(f"empty from/to = the line's number: {numbers}")
+        lines.append(f"line numbers (empty from/to): {numbers}")
     lines.append(SEPARATOR.join(columns))
     for row in flat:
         number = own.get(row.get("line"))  # type: ignore[arg-type]
@@ -170,5 +175,5 @@ def _table(name: str, rows: list[Json], zone: _Zone) -> str:
             "" if key not in row or (key in LINE_ENDS and row[key] == number) else _cell(row[key], zone)
             for key in columns
         ]
-        lines.append(SEPARATOR.join(cells))
+        lines.append(SEPARATOR.join(cells).rstrip(SEPARATOR))  # empty last cells go unsaid
     return "\n".join(lines)

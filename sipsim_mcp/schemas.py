@@ -20,9 +20,6 @@ STRING = {"type": "string"}
 #: typed as objects (their keys are in the answer itself).
 OUTPUT_DEPTH = 2
 
-#: Subschemas at least this large (compact JSON) that occur twice in one schema are shared via $defs.
-SHARE_OVER = 120
-
 _MAPS = ("properties", "$defs", "patternProperties")
 _ONE = ("items", "additionalProperties", "not", "contains")
 _MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
@@ -92,41 +89,54 @@ def _unrequire_nullable(schema: Schema) -> Schema:
 
 
 def _cut(schema: Schema, level: int) -> Schema:
-    """Objects below OUTPUT_DEPTH keep only their type; only the answer itself lists required fields."""
+    """Objects below OUTPUT_DEPTH keep only their type; nested objects with properties leave it implied,
+    and only the answer itself lists required fields."""
     if schema.get("type") == "object" or "properties" in schema:
         if level > OUTPUT_DEPTH:
             return {"type": "object"}
-        if level > 1:
-            schema = {key: value for key, value in schema.items() if key != "required"}
+        if level > 1:  # "properties" already says object; only the answer lists required fields
+            drop = {"required", "type"} if "properties" in schema else {"required"}
+            schema = {key: value for key, value in schema.items() if key not in drop}
         level += 1
     return _map(schema, lambda sub: _cut(sub, level))
 
 
-def _share(schema: Schema) -> Schema:
-    """Hoist large subschemas that occur more than once into $defs."""
+def _uses(schema: Schema, defs: dict[str, Schema]) -> dict[str, int]:
+    """How often each subschema (as compact JSON) occurs in `schema` and `defs`."""
     counts: dict[str, int] = {}
 
     def count(sub: Schema) -> Schema:
         text = _compact(sub)
-        if len(text) >= SHARE_OVER:
-            counts[text] = counts.get(text, 0) + 1
+        counts[text] = counts.get(text, 0) + 1
         return _map(sub, count)
 
-    _map(schema, count)
-    names = {text: f"s{i}" for i, text in enumerate(text for text, n in counts.items() if n > 1)}
-    if not names:
-        return schema
+    for part in (schema, *defs.values()):
+        _map(part, count)
+    return counts
+
+
+def _share(schema: Schema) -> Schema:
+    """Move repeated subschemas into $defs, the most bytes saved first, while that saves bytes."""
     defs: dict[str, Schema] = {}
+    while True:
+        name = f"s{len(defs)}"
+        ref = {"$ref": f"#/$defs/{name}"}
+        cost = len(_compact(ref))
+        saving = {
+            text: uses * (len(text) - cost) - len(text) - len(name) - 4
+            for text, uses in _uses(schema, defs).items()
+            if uses > 1
+        }
+        best = max(saving, key=saving.__getitem__, default=None)
+        if best is None or saving[best] <= 0:
+            return {**schema, "$defs": defs} if defs else schema
 
-    def replace(sub: Schema) -> Schema:
-        name = names.get(_compact(sub))
-        if name is None:
-            return _map(sub, replace)
-        if name not in defs:
-            defs[name] = _map(sub, replace)
-        return {"$ref": f"#/$defs/{name}"}
+        def replace(sub: Schema, text: str = best, ref: Schema = ref) -> Schema:
+            return ref if _compact(sub) == text else _map(sub, replace)
 
-    return {**_map(schema, replace), "$defs": defs}
+        schema = _map(schema, replace)
+        defs = {key: _map(value, replace) for key, value in defs.items()}
+        defs[name] = json.loads(best)
 
 
 def lean_output(schema: Schema) -> Schema:

@@ -77,9 +77,9 @@ def assert_text_carries(text: str, structured: dict[str, Any]) -> None:
     zone = _stated_zone(structured, text)
 
     def forms(value: Any) -> list[str]:
-        """How the text may show `value` (a time may leave out the year the text states once)."""
+        """How the text may show `value` (a time may leave out the year, or year and month, said once)."""
         text = shown(value)
-        return [text, text[5:]] if isinstance(value, str) and INSTANT.fullmatch(value) else [text]
+        return [text, text[5:], text[8:]] if isinstance(value, str) and INSTANT.fullmatch(value) else [text]
 
     def shown(value: Any) -> str:
         if isinstance(value, bool):
@@ -104,7 +104,7 @@ def assert_text_carries(text: str, structured: dict[str, Any]) -> None:
                 for field, item in value.items():
                     assert any(f"{field}={form}" in line for form in forms(item)), (key, field, item, line)
         elif isinstance(value, list):
-            [line] = [line for line in lines if line.startswith(f"{key}: ")]
+            [line] = [line for line in lines if line.startswith(f"{key}: ") or f"; {key}: " in line]
             assert all(shown(item) in line for item in value), (key, line)
         else:
             said = forms(value) if not isinstance(value, str) or INSTANT.fullmatch(value) else [value]
@@ -126,7 +126,7 @@ def _stated_zone(structured: dict[str, Any], text: str) -> Any:
 def _assert_table(lines: list[str], key: str, rows: list[dict[str, Any]], forms: Any) -> None:
     start = lines.index(f"{key} ({len(rows)}):") + 1
     own: dict[str, str] = {}
-    if lines[start].startswith("empty from/to = the line's number: "):
+    if lines[start].startswith("line numbers (empty from/to): "):
         for entry in lines[start].split(": ", 1)[1].split("; "):
             line, number = entry.rsplit(" ", 1)
             own[line] = number
@@ -134,7 +134,9 @@ def _assert_table(lines: list[str], key: str, rows: list[dict[str, Any]], forms:
     columns = lines[start].split("|")
     assert len(lines) > start + len(rows), f"{key}: rows are missing"
     for offset, row in enumerate(rows):
-        cells = dict(zip(columns, re.split(r"(?<!\\)\|", lines[start + 1 + offset]), strict=True))
+        said = re.split(r"(?<!\\)\|", lines[start + 1 + offset])
+        assert len(said) <= len(columns), (key, offset, said)
+        cells = dict(zip(columns, said + [""] * (len(columns) - len(said)), strict=True))
         flat = {**{k: v for k, v in row.items() if not isinstance(v, dict)}}
         for nested in (v for v in row.values() if isinstance(v, dict)):
             flat.update({k: v for k, v in nested.items() if k not in row})
