@@ -28,7 +28,7 @@ CODE_TTL = 300.0
 Outcome = Literal["done", "preview", "declined", "cancelled", "duplicate", "refused", "failed", "unknown"]
 
 #: What a confirmation code is worth for one request: none given, good, or why not.
-CodeCheck = Literal["none", "valid", "malformed", "other", "expired", "changed", "used"]
+CodeCheck = Literal["none", "valid", "malformed", "other", "expired", "changed", "used", "replayed"]
 
 
 class ConfirmForm(BaseModel):

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,8 +31,14 @@ from .tools.base import PlannedRequest, WritePlan, WriteResult
 
 logger = logging.getLogger(__name__)
 
+#: How long a sealed form answer is remembered: past the SDK's 600 s requestState lifetime.
+FORM_TTL = 660.0
 #: How long an identical start_call is not sent again, and how long an unknown outcome blocks a repeat.
 GUARD_SECONDS = 60.0
+
+#: The digest of the sealed `requestState` this request came back with (2026-07-28 forms), set when it is
+#: unsealed: an accepted form answer confirms one write, so a replayed answer is refused.
+ROUND_TRIP: ContextVar[str | None] = ContextVar("sipsim_round_trip", default=None)
 
 Mode = Literal["preview", "host"]
 #: The user's answer to the confirmation form; None when the client cannot ask.
@@ -68,6 +75,8 @@ REFUSALS: dict[str, str] = {
     "(the arguments changed since the preview) or it is wrong." + AGAIN,
     "expired": "The confirmation code has expired (codes are valid for 5 minutes)." + AGAIN,
     "used": "The confirmation code has already been used; each code works once." + AGAIN,
+    "replayed": "This answer to the confirmation form was already used; each answer confirms one write. Nothing "
+    "was done. Call the tool again so the user is asked again.",
 }
 STORE_DOWN = (
     "Writes are refused while {problem}: without it a write could be sent twice. Nothing was sent. Reads still "
@@ -135,13 +144,15 @@ class WriteGate:
         code: str | None,
         send: Callable[[], Awaitable[ApiResponse]],
         output: type[BaseModel],
+        form: str | None = None,
     ) -> WriteResult[Any]:
-        """Decide, then answer or send once; raises ToolError for refusals and failures."""
+        """Decide, then answer or send once; raises ToolError for refusals and failures. `form` identifies
+        the round trip that carried an accepted form answer (2026-07-28), which then works once."""
         try:
             check: CodeCheck = "none"
             if approval is None and self.mode == "preview":
                 check = self.codes.check(resolved.tool, resolved.arguments, resolved.fingerprint, code)
-            action, prior, check = await self._settle(resolved, approval, check, code)
+            action, prior, check = await self._settle(resolved, approval, check, code, form)
             if action != "send":
                 return self._answer(resolved, action, check, prior, output)
         except StoreUnavailable as exc:
@@ -150,7 +161,7 @@ class WriteGate:
         return await self._send(resolved, send, output)
 
     async def _settle(
-        self, resolved: Resolved, approval: Approval, check: CodeCheck, code: str | None
+        self, resolved: Resolved, approval: Approval, check: CodeCheck, code: str | None, form: str | None
     ) -> tuple[Action, dict[str, Any] | None, CodeCheck]:
         """The decision, the guard's entry it rests on and the code's worth; when the decision is "send",
         the code has been used up and the request reserved (after waiting out an identical one in flight)."""
@@ -168,6 +179,10 @@ class WriteGate:
                 if await self.store.claim(f"code:{nonce}", "used", CODE_TTL + 60) is not None:
                     return "refuse", prior, "used"
                 approval = "accepted"  # the code is spent: the user's agreement stands for this request
+            if approval == "accepted" and form is not None:
+                if await self.store.claim(f"form:{form}", "used", FORM_TTL) is not None:
+                    return "refuse", prior, "replayed"
+                form = None
             taken = await self.store.claim(
                 resolved.guard_key, json.dumps({"state": "in_flight", "at": time.time()}), self._hold
             )

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from .client import ApiResponse
 from .confirm import ConfirmForm, excerpt
 from .errors import ResponseShapeError, SipsimAPIError, SipsimError, shape_problems
-from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
+from .gate import NOT_KNOWN, ROUND_TRIP, STORE_DOWN, Approval, Resolved, WriteGate
 from .numbers import NumberError
 from .redact import REDACTOR
 from .render import render
@@ -207,7 +207,8 @@ def _write_tool(
             return runtime.api.call(plan.endpoint, path_params=plan.path_params, json_body=plan.body)
 
         try:
-            answer = await gate.run(resolved, _answer_of(approval), arguments.get(CODE_FIELD), send, spec.output)
+            form = ROUND_TRIP.get() if ctx.request_state else None
+            answer = await gate.run(resolved, _answer_of(approval), arguments.get(CODE_FIELD), send, spec.output, form)
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
         return result(answer)

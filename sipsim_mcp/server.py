@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cache
@@ -20,7 +21,7 @@ from .client import SipsimClient
 from .config import ConfigError, Settings
 from .confirm import AuditLog, ConfirmationCodes, SharedSecrets
 from .directory import Directory
-from .gate import WriteGate
+from .gate import ROUND_TRIP, WriteGate
 from .prompts import register_prompts
 from .redact import REDACTOR
 from .register import CODE_FIELD, format_validation, make_tool
@@ -63,7 +64,9 @@ class SharedCodec:
         return self._inner().seal(payload)
 
     def unseal(self, token: str) -> bytes:
-        return self._inner().unseal(token)
+        payload = self._inner().unseal(token)
+        ROUND_TRIP.set(hashlib.sha256(token.encode()).hexdigest()[:32])
+        return payload
 
 
 def availability(settings: Settings) -> dict[str, str | None]:

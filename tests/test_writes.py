@@ -8,6 +8,7 @@ import json
 
 import anyio
 import pytest
+from mcp.types import ElicitResult
 
 from sipsim_mcp.gate import decide
 from sipsim_mcp.sandbox import Fault
@@ -252,3 +253,17 @@ async def test_a_token_echoed_by_sipsim_is_scrubbed_from_the_result(sandbox):
         text = error_text(await client.call_tool("list_tags", {}))
     assert token not in text
     assert "[redacted]" in text
+
+
+async def test_a_replayed_form_answer_does_not_write_twice(sandbox):
+    """A 2026-07-28 client (or anyone who saw its traffic) resending the accepted round trip."""
+    arguments = {"call_id": str(sandbox.data.calls[-1]["id"]), "tag": "Lead"}
+    async with connect(sandbox, elicitation=answering("accept", {"confirm": True})) as (client, _):
+        asked = await client.session.call_tool("tag_call", arguments, allow_input_required=True)
+        answers = {key: ElicitResult(action="accept", content={"confirm": True}) for key in asked.input_requests}
+        replay = {"input_responses": answers, "request_state": asked.request_state}
+        done = data(await client.call_tool("tag_call", arguments, **replay))
+        again = error_text(await client.call_tool("tag_call", arguments, **replay))
+    assert done["outcome"] == "done"
+    assert "already used" in again and "Nothing was done" in again
+    assert len(writes(sandbox)) == 1
