@@ -178,11 +178,11 @@ class WriteGate:
                 nonce = ConfirmationCodes.nonce(code)
                 if await self.store.claim(f"code:{nonce}", "used", CODE_TTL + 60) is not None:
                     return "refuse", prior, "used"
-                approval = "accepted"  # the code is spent: the user's agreement stands for this request
+                approval, code = "accepted", None  # spent: the user's agreement stands for this request
             if approval == "accepted" and form is not None:
                 if await self.store.claim(f"form:{form}", "used", FORM_TTL) is not None:
                     return "refuse", prior, "replayed"
-                form = None
+                form = None  # spent, as above
             taken = await self.store.claim(
                 resolved.guard_key, json.dumps({"state": "in_flight", "at": time.time()}), self._hold
             )

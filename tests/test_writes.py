@@ -8,10 +8,19 @@ import json
 
 import anyio
 import pytest
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ElicitResult
 
-from sipsim_mcp.gate import decide
+from sipsim_mcp import endpoints as ep
+from sipsim_mcp.client import ApiResponse
+from sipsim_mcp.confirm import AuditLog, ConfirmationCodes
+from sipsim_mcp.errors import SipsimAPIError
+from sipsim_mcp.gate import Resolved, WriteGate, decide
+from sipsim_mcp.models import InitiatedCall
 from sipsim_mcp.sandbox import Fault
+from sipsim_mcp.state import MemoryStore
+from sipsim_mcp.tools.base import WritePlan
+from sipsim_mcp.tools.calls import StartedCall
 
 from .conftest import make_sandbox
 from .mcp_helpers import MODES, answering, connect, data, error_text, writes
@@ -267,3 +276,49 @@ async def test_a_replayed_form_answer_does_not_write_twice(sandbox):
     assert done["outcome"] == "done"
     assert "already used" in again and "Nothing was done" in again
     assert len(writes(sandbox)) == 1
+
+
+class SlowStore(MemoryStore):
+    """The memory store with a network's pauses, so concurrent writes interleave as they do on Redis."""
+
+    async def claim(self, key: str, value: str, ttl: float) -> str | None:
+        await anyio.sleep(0.01)
+        return await super().claim(key, value, ttl)
+
+
+async def test_confirmations_waiting_on_a_refused_identical_write_send_it_once_more():
+    store = SlowStore()
+    gate = WriteGate(store=store, codes=ConfirmationCodes(lambda: b"k" * 32), audit=AuditLog(None), mode="preview")
+    plan = WritePlan(
+        endpoint=ep.START_CALL,
+        summary="Ring +33 6 12 34 56 78",
+        body={"phone_id": 101, "number": "+33612345678"},
+        finish=lambda response: StartedCall(line="Sales", number="+33612345678", call=InitiatedCall()),
+        dedupe_key="101:+33612345678",
+    )
+    resolved = Resolved("start_call", RING, plan)
+    sent: list[int] = []
+
+    async def send() -> ApiResponse:
+        sent.append(1)
+        await anyio.sleep(0.2)
+        if len(sent) == 1:
+            raise SipsimAPIError(method="POST", path="/calls", status=422, errors=["line busy"])
+        return ApiResponse(status=201, request_id="r2", data={"status": "initiated"})
+
+    outcomes: list[str] = []
+
+    async def confirm() -> None:
+        code, _ = gate.codes.issue("start_call", RING, resolved.fingerprint)
+        try:
+            outcomes.append((await gate.run(resolved, None, code, send, StartedCall)).outcome)
+        except SipsimAPIError:
+            outcomes.append("refused by SIPSIM")
+        except ToolError as exc:
+            outcomes.append(str(exc))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(confirm)
+    assert sorted(outcomes) == ["done", "duplicate", "duplicate", "duplicate", "refused by SIPSIM"]
+    assert len(sent) == 2
