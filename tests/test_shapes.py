@@ -200,3 +200,12 @@ async def test_every_write_tool_works_against(variant):
             if tool == "tag_call" and variant != "minimal_call":
                 assert "Lead" in answer["result"]["call"]["tags"]
     assert len(sandbox.data.initiated_calls) == 1 and "Brand new" in [t["name"] for t in sandbox.data.tags]
+
+
+@pytest.mark.anyio
+async def test_tags_given_as_string_ids_are_shown_by_name():
+    """`string_ids` with `tags_as_ids`: a call's tags are bare strings like tag_5, which are ids, not names."""
+    sandbox = simulator("string_ids,tags_as_ids")
+    async with connect_in_process(sandbox) as (client, _):
+        rows = data(await client.call_tool("list_calls", {"since": WINDOW, "tags": ["VIP"], "fields": ["tags"]}))
+    assert rows["calls"] and all("VIP" in row["tags"] for row in rows["calls"])

@@ -133,32 +133,48 @@ async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWind
 
 
 class TagNames:
-    """The names of a call's tags. Calls may carry tags as objects, names or bare ids (INFERRED); names for
-    bare ids come from the tag list, loaded once and only when a call needs it."""
+    """The names of a call's tags. Calls may carry tags as objects, names or bare ids (INFERRED); a bare
+    string may be either (`tag_5`). Names for ids come from the tag list, loaded once and only when a call
+    carries a tag without both its id and name."""
 
     NONE: TagNames
 
     def __init__(self, call: ToolCall | None) -> None:
         self._call = call
-        self._names: dict[str, str] | None = None
+        self._names: dict[str, str] | None = None  # tag id -> name
+        self._known: set[str] = set()  # every tag name
 
     async def prepare(self, found: Call) -> None:
-        if self._names is None and self._call is not None and any(tag.name is None for tag in found.tags):
+        if self._names is not None or self._call is None:
+            return
+        if any(tag.name is None or tag.id is None for tag in found.tags):
             try:
-                self._names = {str(tag.id): tag.name for tag in await self._call.directory.tags()}
+                self._learn(await self._call.directory.tags())
             except SipsimError:  # no tags.read: the ids are shown as they are
                 self._names = {}
+
+    def _learn(self, tags: list[Tag]) -> None:
+        self._names = {str(tag.id): tag.name for tag in tags}
+        self._known = {tag.name for tag in tags}
 
     @classmethod
     def known(cls, tags: list[Tag]) -> TagNames:
         """Names from a tag list already at hand."""
         names = cls(None)
-        names._names = {str(tag.id): tag.name for tag in tags}
+        names._learn(tags)
         return names
 
     def of(self, found: Call) -> list[str]:
         names = self._names or {}
-        return [tag.name or names.get(str(tag.id), f"tag {tag.id}") for tag in found.tags]
+        shown = []
+        for tag in found.tags:
+            if tag.name is None:
+                shown.append(names.get(str(tag.id), f"tag {tag.id}"))
+            elif tag.id is None and tag.name not in self._known and tag.name in names:
+                shown.append(names[tag.name])  # a bare string that is an id
+            else:
+                shown.append(tag.name)
+        return shown
 
 
 TagNames.NONE = TagNames(None)
