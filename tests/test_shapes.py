@@ -5,16 +5,23 @@ read. The simulator is called in process: these tests are about reading answers,
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
+import httpx
 import pytest
+from mcp import Client
 
+from sipsim_mcp.client import SipsimClient
 from sipsim_mcp.sandbox import VARIANTS, Sandbox, SandboxConfig
+from sipsim_mcp.server import build_server
 from sipsim_mcp.tools.calls import ALL_FIELDS as CALL_FIELDS
 
-from .conftest import NOW
+from .conftest import NOW, settings_for
 from .mcp_helpers import connect_in_process, data, error_text
 
 CALLS = 2000
@@ -209,3 +216,55 @@ async def test_tags_given_as_string_ids_are_shown_by_name():
     async with connect_in_process(sandbox) as (client, _):
         rows = data(await client.call_tool("list_calls", {"since": WINDOW, "tags": ["VIP"], "fields": ["tags"]}))
     assert rows["calls"] and all("VIP" in row["tags"] for row in rows["calls"])
+
+
+@asynccontextmanager
+async def in_memory_server(transport: httpx.MockTransport) -> AsyncIterator[Client]:
+    where = SimpleNamespace(api_url="https://sipsim.test/api/v2", token_url="https://sipsim.test/oauth/token")
+    settings = settings_for(where)
+    async with SipsimClient(settings, transport=transport) as api, Client(build_server(settings, api=api)) as client:
+        yield client
+
+
+def fake_sipsim(answers: dict[str, Any]) -> httpx.MockTransport:
+    """A SIPSIM stand-in answering each API path with a fixed body (and any token request with a token)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 7200})
+        return httpx.Response(200, json=answers[request.url.path.removeprefix("/api/v2")])
+
+    return httpx.MockTransport(answer)
+
+
+@pytest.mark.anyio
+async def test_webhook_lists_of_bare_names_or_odd_items_are_read():
+    transport = fake_sipsim(
+        {
+            "/webhooks/available": {"status": 200, "data": ["incoming_call_end", {"event": "sms"}, {"name": 1}]},
+            "/webhooks": {"status": 200, "data": ["sms"]},
+        }
+    )
+    async with in_memory_server(transport) as client:
+        answer = data(await client.call_tool("list_webhook_events", {}))
+    assert [(row["event"], row["enabled"]) for row in answer["events"]] == [("incoming_call_end", False), ("sms", True)]
+    assert answer["note"] == "1 webhook list item(s) had no readable event name and are left out."
+
+
+@pytest.mark.anyio
+async def test_a_model_that_fails_inside_a_tool_is_never_called_invalid_arguments(monkeypatch):
+    """The last safety net: whatever fails to validate after the arguments were checked is SIPSIM's answer."""
+    from sipsim_mcp.tools import calls
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        return calls.CallRow.model_validate({"id": ["not", "an", "id"]})
+
+    monkeypatch.setattr(calls, "call_row", unreadable)
+    sandbox = simulator("standard")
+    async with connect_in_process(sandbox) as (client, _):
+        text = error_text(await client.call_tool("list_calls", {"limit": 3}))
+    assert "Invalid arguments" not in text and "fix the arguments" not in text
+    assert (
+        "SIPSIM's answer to GET /calls could not be read (data.id: " in text
+        and "not a problem with the arguments" in text
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from .. import endpoints as ep
 from ..client import ApiResponse
-from ..models import WEBHOOK_EVENTS, Account, WebhookEvent, WebhookSetting
+from ..models import WEBHOOK_EVENTS, Account, WebhookSetting
 from ..shaping import Compact
 from .base import ToolCall, WritePlan
 from .fields import EventName, NoInput, ToolInput
@@ -39,19 +41,31 @@ class WebhookEventRow(Compact):
 
 class WebhookEvents(Compact):
     events: list[WebhookEventRow]
+    note: str | None = None
+
+
+def event_names(items: list[Any]) -> tuple[list[str], int]:
+    """Event names from a webhook list: `{"event": name}` items as documented, or bare names; and how many
+    items had neither."""
+    names = []
+    for item in items:
+        name = item.get("event") if isinstance(item, dict) else item
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names, len(items) - len(names)
 
 
 async def list_webhook_events(call: ToolCall, args: NoInput) -> WebhookEvents:
     """List the webhook events SIPSIM can send, and which are enabled for this account."""
-    available = (await call.api.call(ep.LIST_AVAILABLE_WEBHOOKS)).data or []
-    enabled = {WebhookEvent.model_validate(item).event for item in (await call.api.call(ep.LIST_WEBHOOKS)).data or []}
-    rows = []
-    for item in available:
-        name = WebhookEvent.model_validate(item).event
-        rows.append(
-            WebhookEventRow(event=name, enabled=name in enabled, fires_when=WEBHOOK_EVENTS.get(name, (None,))[0])
-        )
-    return WebhookEvents(events=rows)
+    available, skipped = event_names((await call.api.call(ep.LIST_AVAILABLE_WEBHOOKS)).items())
+    enabled, skipped_enabled = event_names((await call.api.call(ep.LIST_WEBHOOKS)).items())
+    rows = [
+        WebhookEventRow(event=name, enabled=name in enabled, fires_when=WEBHOOK_EVENTS.get(name, (None,))[0])
+        for name in available
+    ]
+    unread = skipped + skipped_enabled
+    note = f"{unread} webhook list item(s) had no readable event name and are left out." if unread else None
+    return WebhookEvents(events=rows, note=note)
 
 
 class WebhookInput(ToolInput):
