@@ -148,6 +148,10 @@ def test_a_minimal_call_says_which_fields_were_missing():
         for row in standard["calls_all_fields"]["calls"]
     ]
     assert got["calls_line"]["calls"] == [] and "phone_id missing on" in got["calls_line"]["note"]
+    assert (
+        f"start_time missing on {n} of {n} calls: they are in the (none) weekday group" in got["summary_time"]["note"]
+    )
+    assert [group["group"] for group in got["summary_line"]["groups"]] == [{"line": "(none)"}]
     assert got["summary_one_line"]["complete"] is False
     assert comparable(got["calls_number"]["calls"]) == comparable(
         [{"id": row["id"], "from": row["from"], "to": row["to"]} for row in standard["calls_number"]["calls"]]

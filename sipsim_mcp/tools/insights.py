@@ -75,6 +75,19 @@ FACT_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+#: group_by keys whose value a call should always have: the field it comes from (tags and employees may be
+#: absent on a call: no tag, nobody answered).
+GROUP_SOURCES = {
+    "call_type": "call_type",
+    "status": "status",
+    "direction": "direction",
+    "line": "phone_name and phone_id",
+    "day": "start_time",
+    "weekday": "start_time",
+    "hour": "start_time",
+}
+
+
 def group_values(call: Call, key: str, zone: ZoneInfo, tags: TagNames = TagNames.NONE) -> list[str]:
     """The group(s) a call falls in for `key` (a call with two tags is in both tag groups)."""
     local = call.start_time.astimezone(zone) if call.start_time else None
@@ -255,13 +268,17 @@ class Aggregate:
     tags: TagNames = TagNames.NONE
     region: str | None = None
     callers_unknown: int = 0  # incoming calls without a caller number
+    ungrouped: Counter[str] = field(default_factory=Counter)  # calls whose group_by field was missing, by key
 
     def add(self, call: Call) -> None:
         facts = Facts.of(call)
         self.totals.add(call, facts)
         keys: list[tuple[str, ...]] = [()]
         for key in self.group_by:
-            keys = [(*prefix, value) for prefix in keys for value in group_values(call, key, self.zone, self.tags)]
+            values = group_values(call, key, self.zone, self.tags)
+            if values == [NONE] and key in GROUP_SOURCES:
+                self.ungrouped[key] += 1
+            keys = [(*prefix, value) for prefix in keys for value in values]
         for combo in keys if self.group_by else []:
             self.groups.setdefault(combo, Tally()).add(call, facts)
         if facts.incoming and not call.caller_number:
@@ -404,6 +421,10 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
     notes += scan.notes()
     if missing := aggregate.totals.missing_note():
         notes.append(missing)
+    for key, count in aggregate.ungrouped.items():
+        notes.append(
+            f"{GROUP_SOURCES[key]} missing on {count} of {scan.scanned} calls: they are in the {NONE} {key} group."
+        )
     if aggregate.callers_unknown and args.top_callers:
         notes.append(
             f"caller_number missing on {aggregate.callers_unknown} incoming calls: they are not in top_callers."
