@@ -149,6 +149,7 @@ class WriteGate:
         """Decide, then answer or send once; raises ToolError for refusals and failures. `form` identifies
         the round trip that carried an accepted form answer (2026-07-28), which then works once."""
         try:
+            await self.store.check()  # fail fast, and before anything below reads the store's shared secret
             check: CodeCheck = "none"
             if approval is None and self.mode == "preview":
                 check = self.codes.check(resolved.tool, resolved.arguments, resolved.fingerprint, code)
