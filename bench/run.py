@@ -147,7 +147,7 @@ async def bench_tools_list(sandbox: Sandbox) -> dict[str, Any]:
             sdk = []
             for tool in tools:  # the SDK's own schemas for the same functions and result models
                 spec = TOOLS_BY_NAME[tool["name"]]
-                derived = Tool.from_function(make_tool(spec, runtime, server.guards))
+                derived = Tool.from_function(make_tool(spec, runtime, server.gate))
                 annotations = {**tool["annotations"], "title": spec.title}
                 sdk.append(
                     {

@@ -3,7 +3,9 @@ still type every answer, and answers said once as compact text that loses nothin
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,3 +141,14 @@ def test_the_check_catches_a_text_that_loses_something(damage):
     assert_text_carries(text, structured)
     with pytest.raises((AssertionError, ValueError)):
         assert_text_carries(damage(text), structured)
+
+
+async def test_the_benchmark_byte_measures_run_against_measured_baselines(shared_sandbox):
+    """bench/run.py's byte measures (no timing here): ours against the SDK's own schemas and text."""
+    spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).parents[1] / "bench" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    figures = {**await bench.bench_tools_list(shared_sandbox), **await bench.bench_answer(shared_sandbox)}
+    assert figures["tools_list_default"]["ours"] <= 20_000 < figures["tools_list_default"]["baseline"]
+    assert figures["tools_list_default"]["ratio"] < 0.4 and figures["tools_list_all"]["ratio"] < 0.4
+    assert figures["answer_text"]["ours"] <= 2_048 and figures["answer"]["ratio"] < 0.8
