@@ -4,8 +4,11 @@ and ``build_dataset``, its seeded, deterministic generator."""
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from itertools import pairwise
 
 from .config import JSON, WEBHOOK_EVENTS, SandboxConfig
 from .reference import (
@@ -47,9 +50,23 @@ class SandboxData:
     next_summary_id: int = 1
     next_call_id: int = FIRST_CALL_ID
     _call_index: dict[int, JSON] = field(default_factory=dict, repr=False)
+    _ascending_ids: list[int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._call_index = {c["id"]: c for c in self.calls}
+        ids = [c["id"] for c in self.calls]
+        if all(isinstance(i, int) for i in ids) and all(a < b for a, b in pairwise(ids)):
+            self._ascending_ids = ids
+
+    def calls_before(self, last_id: int | None) -> Iterator[JSON]:
+        """Calls newest first, only those with an id below `last_id` when given: a keyset page starts
+        where the previous one ended instead of rescanning every call."""
+        ids = self._ascending_ids
+        stop = len(self.calls) if last_id is None or ids is None else bisect_left(ids, last_id)
+        for index in range(stop - 1, -1, -1):
+            call = self.calls[index]
+            if last_id is None or call["id"] < last_id:
+                yield call
 
     def call(self, call_id: int) -> JSON | None:
         """The call with this id, or None."""

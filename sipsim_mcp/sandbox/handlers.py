@@ -133,8 +133,10 @@ def h_list_calls(ctx: Ctx) -> Ok:
     lo, hi = iso(start), iso(end.replace(microsecond=0))
     search = q.get("search", "").strip()
     matcher = _search_matcher(search) if search else None
-    out = []
-    for call in reversed(ctx.data.calls):
+    out: list[JSON] = []
+    for call in ctx.data.calls_before(after):
+        if len(out) > limit:  # one more than a page says whether there are more
+            break
         if not lo <= call["start_time"] <= hi:
             continue
         if employees is not None and call["employee_id"] not in employees:
@@ -146,7 +148,7 @@ def h_list_calls(ctx: Ctx) -> Ok:
         if matcher and not matcher(call):
             continue
         out.append(call)
-    return paginate(out, limit, after, descending=True)
+    return paginate(out, limit, None, descending=True)
 
 
 def h_get_call(ctx: Ctx) -> Ok:
