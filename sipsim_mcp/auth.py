@@ -125,7 +125,7 @@ class TokenProvider:
             self.token_requests += 1
             sent_at = self._clock()
             try:
-                response = await self._http.post(self._token_url, data=form, auth=None)
+                response = await self._http.post(self._token_url, data=form)
             except httpx.TransportError as exc:
                 problem = TokenError(
                     f"Could not reach the SIPSIM token endpoint {self._token_url} ({type(exc).__name__}). "
@@ -217,5 +217,5 @@ class ScopedAuth(httpx.Auth):
             request.headers["Authorization"] = f"Bearer {token.value}"
             yield request
 
-    def sync_auth_flow(self, request: httpx.Request):  # type: ignore[override]
+    def sync_auth_flow(self, request: httpx.Request):
         raise RuntimeError("ScopedAuth works only with httpx.AsyncClient")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -234,7 +234,7 @@ class SipsimClient:
         params: Mapping[str, QueryValue] | None = None,
         limit: int = 1000,
         page: str | None = None,
-    ) -> AsyncIterator[ApiResponse]:
+    ) -> AsyncGenerator[ApiResponse, None]:
         """Each page of a list endpoint in turn, following the keyset `page` token while SIPSIM gives one
         (unless `has_more` is false)."""
         while True:

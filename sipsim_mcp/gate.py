@@ -62,7 +62,8 @@ def decide(*, mode: Mode, approval: Approval, code: CodeCheck, prior: Prior) -> 
         return approval
     if mode == "host":
         return "send"
-    return {"none": "preview", "valid": "send", "changed": "repreview"}.get(code, "refuse")
+    by_code: dict[CodeCheck, Action] = {"none": "preview", "valid": "send", "changed": "repreview"}
+    return by_code.get(code, "refuse")
 
 
 AGAIN = (
@@ -281,7 +282,7 @@ class WriteGate:
         self, resolved: Resolved, response: ApiResponse, output: type[BaseModel], unreadable: str | None = None
     ) -> WriteResult[Any]:
         plan = resolved.plan
-        done = WriteResult[output](  # type: ignore[valid-type]
+        done: WriteResult[Any] = WriteResult[output](  # type: ignore[valid-type]
             outcome="done", message=f"Done: {plan.statement}", request_id=response.request_id
         )
         if unreadable is None:
@@ -330,4 +331,4 @@ class WriteGate:
 
 
 def _state(prior: dict[str, Any] | None) -> Prior:
-    return prior.get("state") if prior else None  # type: ignore[return-value]
+    return prior.get("state") if prior else None

@@ -84,7 +84,7 @@ def http_app(
             "authentication: set SIPSIM_MCP_AUTH_TOKEN to a long random string that clients send as "
             "'Authorization: Bearer <token>' (and SIPSIM_MCP_ALLOWED_HOSTS to the names clients use)."
         )
-    auth_options = {}
+    auth_options: dict[str, Any] = {}
     if token and token.get_secret_value():
         url = base_url(host, port)
         auth_options = {
@@ -124,7 +124,7 @@ class OldestIdleFirst(StreamableHTTPSessionManager):
                 _, session_id, oldest = min(idle, key=lambda entry: entry[0])
                 self._server_instances.pop(session_id, None)
                 self._session_owners.pop(session_id, None)
-                oldest.idle_scope.cancel()  # its server task ends and terminates the transport
+                oldest.idle_scope.cancel()  # type: ignore[union-attr]  # not None: filtered above  # its server task ends and terminates the transport
                 logger.info("Session cap reached: closed the longest-idle session %s", session_id[:8])
         return super()._admit_session(requestor)
 
@@ -157,7 +157,7 @@ class BodyDeadline:
         if waited.cancelled_caught:
             await _plain(send, 408, b"Request body not received in time")
             return
-        body = b"".join(chunks)
+        body: bytes | None = b"".join(chunks)
 
         async def replay() -> Message:
             nonlocal body

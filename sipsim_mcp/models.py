@@ -131,7 +131,7 @@ def _tag_refs(value: Any) -> Any:
     if value is None:
         return []
     items = value if isinstance(value, list) else [value]
-    refs = []
+    refs: list[Any] = []
     for item in items:
         if isinstance(item, int) and not isinstance(item, bool):
             refs.append({"id": item})

@@ -5,7 +5,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -29,7 +29,7 @@ from .redact import REDACTOR
 from .render import render
 from .shaping import RESULT_CAP
 from .state import StoreUnavailable
-from .tools.base import Runtime, ToolCall, ToolSpec
+from .tools.base import Runtime, ToolCall, ToolSpec, WritePlan
 from .tools.scan import PageTokenError
 from .windows import WindowError
 
@@ -121,9 +121,8 @@ def _parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
     """Keyword parameters mirroring the input model's fields (type, constraints, description, default)."""
     params = []
     for name, info in model.model_fields.items():
-        annotation = Annotated[
-            (info.annotation, *info.metadata, Field(description=info.description, examples=info.examples))
-        ]
+        parts = (info.annotation, *info.metadata, Field(description=info.description, examples=info.examples))
+        annotation = Annotated[parts]  # type: ignore[valid-type]  # Annotated[(T, *meta)] is Annotated[T, *meta]
         default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default))
     return params
@@ -157,7 +156,7 @@ def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[...
     async def read_tool(ctx: Context, **arguments: Any) -> CallToolResult:
         args = _parse(spec, arguments)
         try:
-            return result(await spec.handler(ToolCall(runtime, ctx), args))
+            return result(cast(BaseModel, await spec.handler(ToolCall(runtime, ctx), args)))
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
         except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
@@ -182,7 +181,7 @@ def _write_tool(
         arguments.pop(CODE_FIELD, None)
         args = _parse(spec, arguments)
         try:
-            planned = await spec.handler(ToolCall(runtime, ctx), args)
+            planned = cast(WritePlan, await spec.handler(ToolCall(runtime, ctx), args))
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
         return Resolved(spec.name, args.model_dump(mode="json"), planned)

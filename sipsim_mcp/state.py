@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 PREFIX = "sipsim-mcp:"
 
@@ -114,9 +114,12 @@ class RedisStore:
                 "SIPSIM_STATE_URL is set but the redis package is not installed: pip install 'sipsim-mcp[redis]'."
             ) from exc
         self._errors = (redis.RedisError, OSError)
-        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "decode_responses": True}
-        self._redis = redis.asyncio.Redis.from_url(url, **options)
-        self._sync = redis.Redis.from_url(url, **options)
+        self._redis = redis.asyncio.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+        )
+        self._sync = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+        )
         self._secrets: dict[str, bytes] = {}
         self._where = _safe_url(url)
         self.description = f"Redis at {self._where}"
@@ -132,7 +135,7 @@ class RedisStore:
                     return None
                 current = await self._redis.get(PREFIX + key)
                 if current is not None:
-                    return current
+                    return cast(str, current)  # decode_responses: Redis answers str
         except self._errors as exc:
             raise self._down(exc) from None
         raise StoreUnavailable("the shared state store keeps changing under this key; try again")
@@ -145,7 +148,7 @@ class RedisStore:
 
     async def get(self, key: str) -> str | None:
         try:
-            return await self._redis.get(PREFIX + key)
+            return cast("str | None", await self._redis.get(PREFIX + key))
         except self._errors as exc:
             raise self._down(exc) from None
 

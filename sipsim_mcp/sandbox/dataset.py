@@ -416,7 +416,7 @@ def build_dataset(config: SandboxConfig) -> SandboxData:
             transcriptions[call["id"]] = {
                 "call_id": call["id"],
                 "speech_state": "speech_recognized",
-                "payload": make_transcript(call, account["company_name"]),
+                "payload": make_transcript(call, str(account["company_name"])),
                 "ready_at": 0.0,
             }
             if rng.random() < 0.5:

@@ -162,7 +162,7 @@ def h_create_call(ctx: Ctx) -> Ok:
         errors.append("phone_id is required")
     if not isinstance(number, str) or not E164.fullmatch(number):
         errors.append("number must be an E.164 phone number, e.g. +33612345678")
-    if errors:
+    if errors or phone_id is None:
         raise ApiError(422, *errors)
     phone = ctx.data.phone(phone_id)
     if phone is None:
@@ -373,7 +373,7 @@ def h_get_phone(ctx: Ctx) -> Ok:
 
 def h_patch_phone(ctx: Ctx) -> Ok:
     phone = _phone_or_404(ctx)
-    patch, errors = ctx.obj(), []
+    patch, errors = ctx.obj(), list[str]()
     _validate_patch(patch, _PHONE_SCHEMA, "", ctx.data, errors)
     if errors:
         raise ApiError(422, *errors)
@@ -398,7 +398,8 @@ def h_patch_phone(ctx: Ctx) -> Ok:
 
 
 def _tag_fields(body: JSON, creating: bool) -> tuple[JSON, list[str]]:
-    fields, errors = {}, []
+    fields: JSON = {}
+    errors: list[str] = []
     if creating or "name" in body:
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():

@@ -51,10 +51,13 @@ class Facts:
             incoming = False
         else:
             incoming = None
+        answered: bool | None
         if call.status is not None:
-            answered: bool | None = call.status in ("ANSWER", "ANSWERED")
+            answered = call.status in ("ANSWER", "ANSWERED")
         else:
             answered = True if kind == "inbound" else False if kind in ("missed", "voicemail") else None
+        missed: bool | None
+        voicemail: bool | None
         if kind is not None:
             missed, voicemail = kind in ("missed", "voicemail"), kind == "voicemail"
         elif incoming is False:
@@ -378,7 +381,7 @@ async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
         aggregate.add(found)
     await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 
-    chosen = set(args.metrics) if args.metrics else None
+    chosen: set[str] | None = set(args.metrics) if args.metrics else None
     if chosen:  # a rate reads right only beside its denominator
         chosen |= {DENOMINATORS[metric] for metric in chosen if metric in DENOMINATORS}
     rows = [

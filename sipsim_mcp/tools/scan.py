@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -243,7 +243,7 @@ class Scan:
     resume: Position | None = None  # where to continue when the scan stopped at max_scanned
     on_page: Callable[[int, datetime | None], Awaitable[None]] | None = None  # (scanned so far, oldest call seen)
 
-    async def calls(self) -> AsyncIterator[tuple[Position, Call]]:
+    async def calls(self) -> AsyncGenerator[tuple[Position, Call], None]:
         token, skip = self.start.page, self.start.index
         while True:
             response = await self.call.api.call(
