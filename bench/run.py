@@ -308,12 +308,12 @@ async def bench_tokens(sandbox: Sandbox) -> dict[str, Any]:
     sandbox.clear_log()
     async with SipsimClient(settings) as api, anyio.create_task_group() as group:
         for _ in range(100):
-            group.start_soon(api.call, ep.LIST_TAGS)
+            group.start_soon(api.request, ep.LIST_TAGS)
     ours = token_requests(sandbox)
 
     async def naive() -> None:
         async with SipsimClient(settings) as fresh:
-            await fresh.call(ep.LIST_TAGS)
+            await fresh.request(ep.LIST_TAGS)
 
     sandbox.clear_log()
     async with anyio.create_task_group() as group:
@@ -327,11 +327,11 @@ async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict[str, Any]:
     fresh = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
     async with SipsimClient(settings) as kept, SipsimClient(settings, transport=fresh) as closed:
         for api in (kept, closed):
-            await api.call(ep.GET_ACCOUNT)  # both hold a token
+            await api.request(ep.GET_ACCOUNT)  # both hold a token
         medians = await interleaved(
             {
-                "kept": timed(lambda: kept.call(ep.GET_ACCOUNT), reads),
-                "closed": timed(lambda: closed.call(ep.GET_ACCOUNT), reads),
+                "kept": timed(lambda: kept.request(ep.GET_ACCOUNT), reads),
+                "closed": timed(lambda: closed.request(ep.GET_ACCOUNT), reads),
             },
             rounds=3,
         )

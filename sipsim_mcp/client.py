@@ -96,7 +96,7 @@ def encode_query(params: Mapping[str, QueryValue]) -> dict[str, str]:
 
 
 class SipsimClient:
-    """Talks to the SIPSIM v2 API. No call site touches tokens: `call()` picks the scope of the endpoint."""
+    """Talks to the SIPSIM v2 API. No call site touches tokens: `request()` picks the scope of the endpoint."""
 
     def __init__(
         self,
@@ -156,7 +156,7 @@ class SipsimClient:
             )
         return scope
 
-    async def call(
+    async def request(
         self,
         endpoint: Endpoint,
         *,
@@ -238,7 +238,7 @@ class SipsimClient:
         """Each page of a list endpoint in turn, following the keyset `page` token while SIPSIM gives one
         (unless `has_more` is false)."""
         while True:
-            response = await self.call(endpoint, params={**(params or {}), "limit": limit, "page": page})
+            response = await self.request(endpoint, params={**(params or {}), "limit": limit, "page": page})
             yield response
             page, uncertain = response.next_page(limit, page)
             if uncertain:
@@ -269,8 +269,8 @@ class SipsimClient:
         params: Mapping[str, QueryValue] | None = None,
         json_body: Any = None,
     ) -> tuple[M, ApiResponse]:
-        """`call()` and decode `data` as `model`."""
-        response = await self.call(endpoint, path_params=path_params, params=params, json_body=json_body)
+        """`request()` and decode `data` as `model`."""
+        response = await self.request(endpoint, path_params=path_params, params=params, json_body=json_body)
         return response.read(model, response.data), response
 
     def _decode(self, response: httpx.Response, method: str, path: str) -> ApiResponse:

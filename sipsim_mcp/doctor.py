@@ -93,7 +93,7 @@ async def _api(api: SipsimClient, settings: Settings, report: Report) -> None:
         return
     started = time.monotonic()
     try:
-        response = await api.call(probe, params={"limit": 20} if probe is not ep.GET_ACCOUNT else None)
+        response = await api.request(probe, params={"limit": 20} if probe is not ep.GET_ACCOUNT else None)
     except SipsimError as exc:
         report.add("api", "fail", str(exc))
         return

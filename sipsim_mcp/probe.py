@@ -238,7 +238,7 @@ async def _probe(
 ) -> tuple[EndpointReport, list[Any]]:
     report = EndpointReport(method=endpoint.method, path=endpoint.path)
     try:
-        response: ApiResponse = await api.call(endpoint, path_params=path_params, params=params)
+        response: ApiResponse = await api.request(endpoint, path_params=path_params, params=params)
     except SipsimError as exc:  # described without SIPSIM's text, which may quote values
         report.status = getattr(exc, "status", None)
         what = f"HTTP {report.status}" if report.status is not None else type(exc).__name__

@@ -29,7 +29,7 @@ from .redact import REDACTOR
 from .render import render
 from .shaping import RESULT_CAP
 from .state import StoreUnavailable
-from .tools.base import Runtime, ToolCall, ToolSpec, WritePlan
+from .tools.base import Runtime, ToolContext, ToolSpec, WritePlan
 from .tools.scan import PageTokenError
 from .windows import WindowError
 
@@ -53,8 +53,8 @@ GENERIC_HINTS = {
 }
 
 
-def can_elicit(ctx: Context) -> bool:
-    capabilities = ctx.client_capabilities
+def can_elicit(mcp_ctx: Context) -> bool:
+    capabilities = mcp_ctx.client_capabilities
     return capabilities is not None and capabilities.elicitation is not None
 
 
@@ -135,7 +135,7 @@ def _signed(fn: Callable[..., Any], name: str, params: list[inspect.Parameter], 
     return fn
 
 
-def _context_param(name: str = "ctx") -> inspect.Parameter:
+def _context_param(name: str = "mcp_ctx") -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Context)
 
 
@@ -153,10 +153,10 @@ def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[...
     if spec.write:
         return _write_tool(spec, runtime, gate, params, returns)
 
-    async def read_tool(ctx: Context, **arguments: Any) -> CallToolResult:
+    async def read_tool(mcp_ctx: Context, **arguments: Any) -> CallToolResult:
         args = _parse(spec, arguments)
         try:
-            return result(cast(BaseModel, await spec.handler(ToolCall(runtime, ctx), args)))
+            return result(cast(BaseModel, await spec.handler(ToolContext(runtime, mcp_ctx), args)))
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
         except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
@@ -177,20 +177,20 @@ def _write_tool(
     )
     tool_params = [*params, code_param] if gate.mode == "preview" else params
 
-    async def plan(ctx: Context, **arguments: Any) -> Resolved:
+    async def plan(mcp_ctx: Context, **arguments: Any) -> Resolved:
         arguments.pop(CODE_FIELD, None)
         args = _parse(spec, arguments)
         try:
-            planned = cast(WritePlan, await spec.handler(ToolCall(runtime, ctx), args))
+            planned = cast(WritePlan, await spec.handler(ToolContext(runtime, mcp_ctx), args))
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc
         return Resolved(spec.name, args.model_dump(mode="json"), planned)
 
     _signed(plan, f"plan_{spec.name}", [*tool_params, _context_param()], Resolved)
 
-    async def confirm(ctx: Context, resolved: Annotated[Resolved, Resolve(plan)]) -> ConfirmForm | Elicit | None:
+    async def confirm(mcp_ctx: Context, resolved: Annotated[Resolved, Resolve(plan)]) -> ConfirmForm | Elicit | None:
         try:
-            ask = can_elicit(ctx) and await gate.should_ask(resolved)
+            ask = can_elicit(mcp_ctx) and await gate.should_ask(resolved)
         except StoreUnavailable as exc:
             raise ToolError(STORE_DOWN.format(problem=exc)) from None
         return Elicit(resolved.question, ConfirmForm) if ask else None
@@ -198,15 +198,15 @@ def _write_tool(
     confirm.__name__ = confirm.__qualname__ = f"confirm_{spec.name}"
 
     async def write_tool(
-        ctx: Context, resolved: Resolved, approval: ElicitationResult[ConfirmForm], **arguments: Any
+        mcp_ctx: Context, resolved: Resolved, approval: ElicitationResult[ConfirmForm], **arguments: Any
     ) -> CallToolResult:
         plan = resolved.plan
 
         def send() -> Awaitable[ApiResponse]:
-            return runtime.api.call(plan.endpoint, path_params=plan.path_params, json_body=plan.body)
+            return runtime.api.request(plan.endpoint, path_params=plan.path_params, json_body=plan.body)
 
         try:
-            form = ROUND_TRIP.get() if ctx.request_state else None
+            form = ROUND_TRIP.get() if mcp_ctx.request_state else None
             answer = await gate.run(resolved, _answer_of(approval), arguments.get(CODE_FIELD), send, spec.output, form)
         except USER_ERRORS as exc:
             raise ToolError(explain(exc, spec)) from exc

@@ -51,8 +51,8 @@ def client_for(sandbox: Sandbox, **overrides) -> SipsimClient:
 
 async def test_token_request_is_form_encoded_with_exactly_the_scope_asked(sandbox):
     async with client_for(sandbox) as api:
-        await api.call(ep.LIST_TAGS)
-        await api.call(ep.GET_ACCOUNT)
+        await api.request(ep.LIST_TAGS)
+        await api.request(ep.GET_ACCOUNT)
     first, second = token_requests(sandbox)
     assert first.method == "POST"
     assert first.content_type.startswith("application/x-www-form-urlencoded")
@@ -68,7 +68,7 @@ async def test_token_request_is_form_encoded_with_exactly_the_scope_asked(sandbo
 async def test_cached_token_is_reused_for_the_same_scope(sandbox):
     async with client_for(sandbox) as api:
         for _ in range(5):
-            await api.call(ep.LIST_TAGS)
+            await api.request(ep.LIST_TAGS)
     assert len(token_requests(sandbox)) == 1
     assert len(api_requests(sandbox)) == 5
 
@@ -76,12 +76,12 @@ async def test_cached_token_is_reused_for_the_same_scope(sandbox):
 async def test_a_new_token_is_fetched_60_seconds_before_expiry(sandbox):
     clock = FakeClock()
     async with client_for(sandbox, clock=clock) as api:
-        await api.call(ep.LIST_TAGS)
+        await api.request(ep.LIST_TAGS)
         clock.now += 7200 - 61  # still more than 60 s left: reuse
-        await api.call(ep.LIST_TAGS)
+        await api.request(ep.LIST_TAGS)
         assert len(token_requests(sandbox)) == 1
         clock.now += 2  # now within 60 s of expiry: a new token, before SIPSIM would refuse the old one
-        await api.call(ep.LIST_TAGS)
+        await api.request(ep.LIST_TAGS)
     assert len(token_requests(sandbox)) == 2
     assert [r.status for r in api_requests(sandbox)] == [200, 200, 200]
 
@@ -89,17 +89,17 @@ async def test_a_new_token_is_fetched_60_seconds_before_expiry(sandbox):
 async def test_fifty_concurrent_calls_cause_one_token_request(sandbox):
     async with client_for(sandbox) as api, anyio.create_task_group() as group:
         for _ in range(50):
-            group.start_soon(api.call, ep.LIST_TAGS)
+            group.start_soon(api.request, ep.LIST_TAGS)
     assert len(token_requests(sandbox)) == 1
     assert len(api_requests(sandbox)) == 50
 
 
 async def test_a_401_drops_the_token_and_replays_the_request_once(sandbox):
     async with client_for(sandbox) as api:
-        await api.call(ep.GET_ACCOUNT)
+        await api.request(ep.GET_ACCOUNT)
         sandbox.expire_tokens()
         sandbox.clear_log()
-        response = await api.call(ep.GET_ACCOUNT)
+        response = await api.request(ep.GET_ACCOUNT)
     assert response.status == 200
     assert [(r.method, r.path, r.status) for r in sandbox.requests] == [
         ("GET", "/api/v2/account", 401),
@@ -112,7 +112,7 @@ async def test_a_second_401_is_not_replayed_again(sandbox):
     sandbox.add_fault(Fault(path="/api/v2/account", status=401, times=5))
     async with client_for(sandbox) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.GET_ACCOUNT)
+            await api.request(ep.GET_ACCOUNT)
     assert failure.value.status == 401
     assert len(api_requests(sandbox)) == 2
     assert len(token_requests(sandbox)) == 2
@@ -121,7 +121,7 @@ async def test_a_second_401_is_not_replayed_again(sandbox):
 async def test_invalid_client_is_a_clear_message(sandbox):
     async with client_for(sandbox, client_secret="wrong-secret") as api:
         with pytest.raises(TokenError) as failure:
-            await api.call(ep.GET_ACCOUNT)
+            await api.request(ep.GET_ACCOUNT)
     message = str(failure.value)
     assert "invalid_client" in message
     assert "SIPSIM_CLIENT_ID" in message and "SIPSIM_CLIENT_SECRET" in message
@@ -134,8 +134,8 @@ async def test_invalid_scope_is_a_clear_message():
     with Sandbox(SandboxConfig(anchor=NOW, clients=[limited], calls=200)) as sandbox:
         async with client_for(sandbox, client_id="limited", client_secret="limited-secret") as api:
             with pytest.raises(TokenError) as failure:
-                await api.call(ep.LIST_CALLS, params={"start_time": NOW - timedelta(days=1)})
-            assert (await api.call(ep.GET_ACCOUNT)).status == 200
+                await api.request(ep.LIST_CALLS, params={"start_time": NOW - timedelta(days=1)})
+            assert (await api.request(ep.GET_ACCOUNT)).status == 200
     message = str(failure.value)
     assert "invalid_scope" in message
     assert "calls.read" in message
@@ -147,7 +147,7 @@ async def test_unauthorized_client_is_a_clear_message():
     with Sandbox(SandboxConfig(anchor=NOW, clients=[no_grant], calls=200)) as sandbox:
         async with client_for(sandbox) as api:
             with pytest.raises(TokenError) as failure:
-                await api.call(ep.GET_ACCOUNT)
+                await api.request(ep.GET_ACCOUNT)
         assert api_requests(sandbox) == []
     assert "unauthorized_client" in str(failure.value)
     assert "client-credentials grant" in str(failure.value)
@@ -158,7 +158,7 @@ async def test_a_scope_the_token_was_not_granted_is_refused_without_an_api_call(
     with Sandbox(SandboxConfig(anchor=NOW, clients=[narrowing], calls=200)) as sandbox:
         async with client_for(sandbox, client_id="narrow", client_secret="narrow-secret") as api:
             with pytest.raises(MissingScopeError) as failure:
-                await api.call(ep.LIST_TAGS)
+                await api.request(ep.LIST_TAGS)
         assert api_requests(sandbox) == []
         assert token_requests(sandbox)[0].status == 200
     message = str(failure.value)
@@ -169,7 +169,7 @@ async def test_a_scope_the_token_was_not_granted_is_refused_without_an_api_call(
 async def test_a_scope_missing_from_the_configuration_is_refused_before_any_request(sandbox):
     async with client_for(sandbox, scopes="account.read") as api:
         with pytest.raises(MissingScopeError) as failure:
-            await api.call(ep.LIST_TAGS)
+            await api.request(ep.LIST_TAGS)
     assert "tags.read" in str(failure.value) and "SIPSIM_SCOPES" in str(failure.value)
     assert sandbox.requests == []
 
@@ -188,7 +188,7 @@ async def test_success_envelope_is_decoded_and_unknown_fields_are_kept(shared_sa
 async def test_error_envelope_becomes_one_exception_with_status_messages_and_request_id(shared_sandbox):
     async with client_for(shared_sandbox) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.GET_CALL, path_params={"call_id": 1})
+            await api.request(ep.GET_CALL, path_params={"call_id": 1})
     error = failure.value
     assert error.status == 404
     assert error.errors == ["Call not found"]
@@ -199,9 +199,9 @@ async def test_error_envelope_becomes_one_exception_with_status_messages_and_req
 async def test_validation_errors_come_back_decoded(shared_sandbox):
     async with client_for(shared_sandbox) as api:
         with pytest.raises(SipsimAPIError) as missing:
-            await api.call(ep.LIST_CALLS)
+            await api.request(ep.LIST_CALLS)
         with pytest.raises(SipsimAPIError) as too_big:
-            await api.call(ep.LIST_CALLS, params={"start_time": NOW - timedelta(days=1), "limit": 5000})
+            await api.request(ep.LIST_CALLS, params={"start_time": NOW - timedelta(days=1), "limit": 5000})
     assert (missing.value.status, missing.value.errors) == (422, ["start_time is required"])
     assert too_big.value.status == 422 and "between 20 and 1000" in too_big.value.errors[0]
 
@@ -221,7 +221,7 @@ async def test_pagination_walks_thousands_of_calls_exactly_once(shared_sandbox):
 async def test_a_get_is_retried_after_429_honouring_retry_after(sandbox):
     sandbox.add_fault(Fault(method="GET", path="/api/v2/tags", status=429, headers={"Retry-After": "1"}))
     async with client_for(sandbox) as api:
-        response = await api.call(ep.LIST_TAGS)
+        response = await api.request(ep.LIST_TAGS)
     assert response.status == 200
     first, second = api_requests(sandbox)
     assert (first.status, second.status) == (429, 200)
@@ -232,7 +232,7 @@ async def test_a_retry_after_beyond_the_budget_fails_at_once_and_says_when(sandb
     sandbox.add_fault(Fault(method="GET", path="/api/v2/tags", status=429, headers={"Retry-After": "120"}))
     async with client_for(sandbox) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.LIST_TAGS)
+            await api.request(ep.LIST_TAGS)
     assert failure.value.status == 429 and failure.value.retry_after == 120
     assert len(api_requests(sandbox)) == 1
 
@@ -241,7 +241,7 @@ async def test_gets_are_retried_on_5xx_a_bounded_number_of_times(sandbox):
     sandbox.add_fault(Fault(method="GET", path="/api/v2/tags", status=503, times=100))
     async with client_for(sandbox) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.LIST_TAGS)
+            await api.request(ep.LIST_TAGS)
     assert failure.value.status == 503
     assert len(api_requests(sandbox)) == FAST_RETRY.attempts
 
@@ -250,9 +250,9 @@ async def test_a_post_is_never_sent_twice(sandbox):
     sandbox.add_fault(Fault(method="POST", path="/api/v2/tags", status=503, times=100))
     async with client_for(sandbox) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.CREATE_TAG, json_body={"name": "Once"})
+            await api.request(ep.CREATE_TAG, json_body={"name": "Once"})
         with pytest.raises(SipsimAPIError):
-            await api.call(ep.CREATE_TAG, json_body={"name": "Twice"})  # a 429 on a write is not retried either
+            await api.request(ep.CREATE_TAG, json_body={"name": "Twice"})  # a 429 on a write is not retried either
     assert failure.value.status == 503
     posts = api_requests(sandbox, "/api/v2/tags")
     assert [(r.method, r.body["name"]) for r in posts] == [("POST", "Once"), ("POST", "Twice")]
@@ -261,7 +261,7 @@ async def test_a_post_is_never_sent_twice(sandbox):
 async def test_a_slow_get_times_out_and_is_retried(sandbox):
     sandbox.add_fault(Fault(method="GET", path="/api/v2/tags", delay=2.0))
     async with client_for(sandbox, timeout=0.5) as api:
-        response = await api.call(ep.LIST_TAGS)
+        response = await api.request(ep.LIST_TAGS)
     assert response.status == 200
     assert len(api_requests(sandbox)) == 2
 
@@ -270,14 +270,14 @@ async def test_a_malformed_body_is_a_clear_error(sandbox):
     sandbox.add_fault(Fault(method="GET", path="/api/v2/account", malformed=True))
     async with client_for(sandbox) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.GET_ACCOUNT)
+            await api.request(ep.GET_ACCOUNT)
     assert "not JSON" in str(failure.value)
 
 
 async def test_a_failing_token_endpoint_is_retried(sandbox):
     sandbox.add_fault(Fault(path="/oauth/token", status=503, headers={"Retry-After": "0"}))
     async with client_for(sandbox) as api:
-        assert (await api.call(ep.LIST_TAGS)).status == 200
+        assert (await api.request(ep.LIST_TAGS)).status == 200
     assert [r.status for r in token_requests(sandbox)] == [503, 200]
 
 
@@ -290,7 +290,7 @@ async def test_an_unreachable_api_is_a_clear_error():
     )
     async with SipsimClient(settings, retry=FAST_RETRY) as api:
         with pytest.raises(TokenError) as failure:
-            await api.call(ep.GET_ACCOUNT)
+            await api.request(ep.GET_ACCOUNT)
     assert "Could not reach the SIPSIM token endpoint" in str(failure.value)
 
 
@@ -347,21 +347,21 @@ async def test_the_secret_and_tokens_never_appear_in_messages_or_logs(sandbox, c
     secret = "demo-secret"
     texts: list[str] = []
     async with client_for(sandbox) as api:
-        await api.call(ep.LIST_TAGS)
+        await api.request(ep.LIST_TAGS)
         sandbox.expire_tokens()
-        await api.call(ep.LIST_TAGS)  # 401, new token, replay: all logged at DEBUG/INFO
+        await api.request(ep.LIST_TAGS)  # 401, new token, replay: all logged at DEBUG/INFO
         await api.fetch(ep.CREATE_TAG, Tag, json_body={"name": "Secretive"})
         texts += [repr(api.settings), repr(api.tokens.__dict__)]
         for failing in (
-            api.call(ep.GET_CALL, path_params={"call_id": 1}),
-            api.call(ep.CREATE_TAG, json_body={"name": "Secretive"}),
+            api.request(ep.GET_CALL, path_params={"call_id": 1}),
+            api.request(ep.CREATE_TAG, json_body={"name": "Secretive"}),
         ):
             with pytest.raises(SipsimAPIError) as failure:
                 await failing
             texts.append(str(failure.value))
     async with client_for(sandbox, client_secret="demo-secret-but-wrong") as api:
         with pytest.raises(TokenError) as failure:
-            await api.call(ep.LIST_TAGS)
+            await api.request(ep.LIST_TAGS)
         texts.append(str(failure.value))
     issued = [r for r in sandbox.requests if r.path == "/oauth/token" and r.status == 200]
     assert issued

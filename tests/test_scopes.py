@@ -132,6 +132,6 @@ async def test_api_error_envelopes_in_any_form_become_readable_text(body, expect
     )
     async with SipsimClient(settings, transport=httpx.MockTransport(answer)) as api:
         with pytest.raises(SipsimAPIError) as failure:
-            await api.call(ep.CREATE_TAG, json_body={"name": ""})
+            await api.request(ep.CREATE_TAG, json_body={"name": ""})
     assert expected in str(failure.value) and failure.value.status == 422
     assert failure.value.request_id == ("r-1" if isinstance(body, dict) else None)

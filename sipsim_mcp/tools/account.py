@@ -10,7 +10,7 @@ from .. import endpoints as ep
 from ..client import ApiResponse
 from ..models import WEBHOOK_EVENTS, Account, WebhookSetting
 from ..shaping import Compact
-from .base import ToolCall, WritePlan
+from .base import ToolContext, WritePlan
 from .fields import EventName, NoInput, ToolInput
 
 
@@ -21,10 +21,10 @@ class AccountView(Compact):
     timezone: str = Field(description="Default time zone for windows and times (SIPSIM_TIMEZONE)")
 
 
-async def get_account(call: ToolCall, args: NoInput) -> AccountView:
+async def get_account(ctx: ToolContext, args: NoInput) -> AccountView:
     """Get the SIPSIM account (company, email, ...) and this server's setup: scopes, read-only, time zone."""
-    account, _ = await call.api.fetch(ep.GET_ACCOUNT, Account)
-    settings = call.settings
+    account, _ = await ctx.api.fetch(ep.GET_ACCOUNT, Account)
+    settings = ctx.settings
     return AccountView(
         account=account,
         scopes=sorted(settings.scopes),
@@ -55,10 +55,10 @@ def event_names(items: list[Any]) -> tuple[list[str], int]:
     return names, len(items) - len(names)
 
 
-async def list_webhook_events(call: ToolCall, args: NoInput) -> WebhookEvents:
+async def list_webhook_events(ctx: ToolContext, args: NoInput) -> WebhookEvents:
     """List the webhook events SIPSIM can send, and which are enabled for this account."""
-    available, skipped = event_names((await call.api.call(ep.LIST_AVAILABLE_WEBHOOKS)).items())
-    enabled, skipped_enabled = event_names((await call.api.call(ep.LIST_WEBHOOKS)).items())
+    available, skipped = event_names((await ctx.api.request(ep.LIST_AVAILABLE_WEBHOOKS)).items())
+    enabled, skipped_enabled = event_names((await ctx.api.request(ep.LIST_WEBHOOKS)).items())
     rows = [
         WebhookEventRow(event=name, enabled=name in enabled, fires_when=WEBHOOK_EVENTS.get(name, (None,))[0])
         for name in available
@@ -76,7 +76,7 @@ def _setting(response: ApiResponse) -> WebhookSetting:
     return WebhookSetting.model_validate(response.data or {})
 
 
-async def enable_webhook(call: ToolCall, args: WebhookInput) -> WritePlan:
+async def enable_webhook(ctx: ToolContext, args: WebhookInput) -> WritePlan:
     """Subscribe the account's webhook URL (set in the SIPSIM dashboard) to one event."""
     return WritePlan(
         endpoint=ep.ENABLE_WEBHOOK,
@@ -86,7 +86,7 @@ async def enable_webhook(call: ToolCall, args: WebhookInput) -> WritePlan:
     )
 
 
-async def disable_webhook(call: ToolCall, args: WebhookInput) -> WritePlan:
+async def disable_webhook(ctx: ToolContext, args: WebhookInput) -> WritePlan:
     """Stop sending one webhook event to the account's webhook URL."""
     return WritePlan(
         endpoint=ep.DISABLE_WEBHOOK,

@@ -8,7 +8,7 @@ from .. import endpoints as ep
 from ..client import ApiResponse
 from ..models import Summary, Transcription
 from ..shaping import Compact, fit
-from .base import ToolCall, WritePlan
+from .base import ToolContext, WritePlan
 from .fields import CallId, ToolInput
 
 DONE_STATES = ("speech_recognized", "speech_stored")
@@ -40,9 +40,9 @@ class TranscriptView(Compact):
     next_offset: int | None = Field(None, description="Pass as offset= to read the rest")
 
 
-async def get_transcription(call: ToolCall, args: TranscriptInput) -> TranscriptView:
+async def get_transcription(ctx: ToolContext, args: TranscriptInput) -> TranscriptView:
     """Read a call's transcription (request_transcription first if there is none). Long ones come in parts."""
-    found, _ = await call.api.fetch(ep.GET_TRANSCRIPTION, Transcription, path_params={"call_id": args.call_id})
+    found, _ = await ctx.api.fetch(ep.GET_TRANSCRIPTION, Transcription, path_params={"call_id": args.call_id})
     segments = found.payload[args.offset :]
     view = TranscriptView(
         call_id=args.call_id,
@@ -64,7 +64,7 @@ class TranscriptionJob(Compact):
     state: str | None = None
 
 
-async def request_transcription(call: ToolCall, args: CallInput) -> WritePlan:
+async def request_transcription(ctx: ToolContext, args: CallInput) -> WritePlan:
     """Ask SIPSIM to transcribe a recorded call (takes about 30-60 s for 5 minutes; read it with get_transcription)."""
 
     def finish(response: ApiResponse) -> TranscriptionJob:
@@ -80,13 +80,13 @@ async def request_transcription(call: ToolCall, args: CallInput) -> WritePlan:
     )
 
 
-async def get_summary(call: ToolCall, args: CallInput) -> Summary:
+async def get_summary(ctx: ToolContext, args: CallInput) -> Summary:
     """Read a call's AI summary (request_summary first if there is none)."""
-    found, _ = await call.api.fetch(ep.GET_SUMMARY, Summary, path_params={"call_id": args.call_id})
+    found, _ = await ctx.api.fetch(ep.GET_SUMMARY, Summary, path_params={"call_id": args.call_id})
     return found
 
 
-async def request_summary(call: ToolCall, args: CallInput) -> WritePlan:
+async def request_summary(ctx: ToolContext, args: CallInput) -> WritePlan:
     """Ask SIPSIM for an AI summary of a call (needs its transcription; read it with get_summary)."""
 
     def finish(response: ApiResponse) -> Summary:

@@ -34,7 +34,7 @@ class Runtime:
 
 
 @dataclass
-class ToolCall:
+class ToolContext:
     """The context one handler runs in."""
 
     runtime: Runtime
@@ -117,8 +117,8 @@ class WriteResult(Compact, Generic[T]):
     request_id: str | None = Field(None, description="SIPSIM's request id, for support")
 
 
-ReadHandler = Callable[[ToolCall, Any], Awaitable[BaseModel]]
-PlanHandler = Callable[[ToolCall, Any], Awaitable[WritePlan]]
+ReadHandler = Callable[[ToolContext, Any], Awaitable[BaseModel]]
+PlanHandler = Callable[[ToolContext, Any], Awaitable[WritePlan]]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from ..models import Call, InitiatedCall
 from ..numbers import display_number, format_number, normalize_number
 from ..shaping import Compact, fit
 from ..windows import TimeWindow
-from .base import ToolCall, WritePlan
+from .base import ToolContext, WritePlan
 from .fields import CallId, LineRef, Page, PhoneNumber, TagRef, ToolInput, Zone
 from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, TagNames, cursor_for, resolve_filters
 
@@ -145,7 +145,7 @@ class CallPage(Compact):
     note: str | None = None
 
 
-async def list_calls(call: ToolCall, args: ListCallsInput) -> CallPage:
+async def list_calls(ctx: ToolContext, args: ListCallsInput) -> CallPage:
     """List calls in a time window, newest first, as compact rows.
 
     Filter by call type, line, employees, tags (names or ids) and number. For counts, totals and
@@ -156,20 +156,20 @@ async def list_calls(call: ToolCall, args: ListCallsInput) -> CallPage:
     if args.page:
         cursor = Cursor.decode(args.page)
         since, until = cursor.window_bounds()
-        window = call.window(since.isoformat(), until.isoformat(), args.timezone, default="")
+        window = ctx.window(since.isoformat(), until.isoformat(), args.timezone, default="")
         start = cursor.position
     else:
-        window = call.window(args.since, args.until, args.timezone, default="last_7_days")
-    query = await resolve_filters(call, args, window)
-    zone = call.zone(args.timezone)
+        window = ctx.window(args.since, args.until, args.timezone, default="last_7_days")
+    query = await resolve_filters(ctx, args, window)
+    zone = ctx.zone(args.timezone)
     fields = tuple(args.fields or DEFAULT_FIELDS)
     page_size = 1000 if query.local else max(20, min(1000, args.limit + 1 + start.index))
-    scan = Scan(call, query, start=start, page_size=page_size)
+    scan = Scan(ctx, query, start=start, page_size=page_size)
     rows: list[CallRow] = []
     positions: list[Position] = []
     next_position: Position | None = None
-    tags = TagNames(call)
-    region = call.settings.default_region
+    tags = TagNames(ctx)
+    region = ctx.settings.default_region
     async with aclosing(scan.calls()) as matches:
         async for position, found in matches:
             if len(rows) == args.limit:
@@ -216,12 +216,12 @@ class CallDetail(Compact):
     full: dict[str, Any] | None = Field(None, description="The call exactly as SIPSIM returns it (detail=full)")
 
 
-async def get_call(call: ToolCall, args: GetCallInput) -> CallDetail:
+async def get_call(ctx: ToolContext, args: GetCallInput) -> CallDetail:
     """Get one call by id: who called whom, when, on which line, outcome, duration, tags."""
-    found, _ = await call.api.fetch(ep.GET_CALL, Call, path_params={"call_id": args.call_id})
-    tags = TagNames(call)
+    found, _ = await ctx.api.fetch(ep.GET_CALL, Call, path_params={"call_id": args.call_id})
+    tags = TagNames(ctx)
     await tags.prepare(found)
-    row = call_row(found, call.zone(args.timezone), region=call.settings.default_region, tags=tags)
+    row = call_row(found, ctx.zone(args.timezone), region=ctx.settings.default_region, tags=tags)
     full = found.model_dump(mode="json", exclude_none=True) if args.detail == "full" else None
     return CallDetail(call=row, full=full)
 
@@ -243,15 +243,15 @@ class StartedCall(Compact):
     call: InitiatedCall
 
 
-async def start_call(call: ToolCall, args: StartCallInput) -> WritePlan:
+async def start_call(ctx: ToolContext, args: StartCallInput) -> WritePlan:
     """Click-to-call: ring a line's phone, then dial the number when it answers. Rings a real phone.
 
     Asks the user to confirm first. An identical request within 60 s is not sent again.
     """
-    number = normalize_number(args.number, call.settings.default_region)  # a bad number never reaches SIPSIM
-    line = await call.directory.line(args.line)
+    number = normalize_number(args.number, ctx.settings.default_region)  # a bad number never reaches SIPSIM
+    line = await ctx.directory.line(args.line)
     if line.status not in (None, "active"):
-        active = [line_label(p) for p in await call.directory.lines() if p.status == "active"]
+        active = [line_label(p) for p in await ctx.directory.lines() if p.status == "active"]
         raise LookupFailed(
             f"Line {line_label(line)} is {line.status}; calls start from an active line: {', '.join(active)}."
         )
@@ -289,10 +289,10 @@ def _tagged(names: TagNames) -> Callable[[ApiResponse], TaggedCall]:
     return finish
 
 
-async def tag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
+async def tag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
     """Add a tag to a call (by tag name or id). Adding a tag the call already has changes nothing."""
-    tag = await call.directory.tag(args.tag)
-    names = TagNames.known(await call.directory.tags())
+    tag = await ctx.directory.tag(args.tag)
+    names = TagNames.known(await ctx.directory.tags())
     return WritePlan(
         endpoint=ep.TAG_CALL,
         summary=f"Add the tag {tag_label(tag)} to call {args.call_id}",
@@ -302,10 +302,10 @@ async def tag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
     )
 
 
-async def untag_call(call: ToolCall, args: CallTagInput) -> WritePlan:
+async def untag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
     """Remove a tag from a call (by tag name or id)."""
-    tag = await call.directory.tag(args.tag)
-    names = TagNames.known(await call.directory.tags())
+    tag = await ctx.directory.tag(args.tag)
+    names = TagNames.known(await ctx.directory.tags())
     return WritePlan(
         endpoint=ep.UNTAG_CALL,
         summary=f"Remove the tag {tag_label(tag)} from call {args.call_id}",

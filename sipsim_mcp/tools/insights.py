@@ -18,7 +18,7 @@ from ..models import Call
 from ..numbers import display_number
 from ..shaping import Compact, fit
 from ..windows import WEEKDAYS, TimeWindow
-from .base import ToolCall
+from .base import ToolContext
 from .scan import AppliedFilters, CallFilters, Scan, TagNames, resolve_filters
 
 GroupKey = Literal["call_type", "status", "direction", "line", "employee", "tag", "day", "weekday", "hour"]
@@ -357,29 +357,29 @@ class CallSummary(Compact):
     note: str | None = None
 
 
-async def summarize_calls(call: ToolCall, args: SummarizeInput) -> CallSummary:
+async def summarize_calls(ctx: ToolContext, args: SummarizeInput) -> CallSummary:
     """Count and measure calls on the server: totals, answered/missed counts and rates, talk and wait times,
     grouped by up to two of call_type, status, direction, line, employee, tag, day, weekday, hour, plus the
     top callers. Use it for "how many", "which line/who most", "busiest hour" questions instead of listing
     calls. Same filters as list_calls; the answer says if the scan was cut short.
     """
-    window = call.window(args.since, args.until, args.timezone, default="last_7_days")
-    query = await resolve_filters(call, args, window)
-    zone = call.zone(args.timezone)
-    tags = TagNames(call)
-    aggregate = Aggregate(group_by=tuple(args.group_by), zone=zone, tags=tags, region=call.settings.default_region)
+    window = ctx.window(args.since, args.until, args.timezone, default="last_7_days")
+    query = await resolve_filters(ctx, args, window)
+    zone = ctx.zone(args.timezone)
+    tags = TagNames(ctx)
+    aggregate = Aggregate(group_by=tuple(args.group_by), zone=zone, tags=tags, region=ctx.settings.default_region)
     span = (window.until - window.since).total_seconds() or 1.0
 
     async def on_page(scanned: int, oldest: datetime | None) -> None:
         covered = (window.until - oldest).total_seconds() / span if oldest else 1.0
-        await call.progress(min(covered, 1.0), 1.0, f"Scanned {scanned} calls")
+        await ctx.progress(min(covered, 1.0), 1.0, f"Scanned {scanned} calls")
 
-    scan = Scan(call, query, max_scanned=call.settings.scan_limit, on_page=on_page)
+    scan = Scan(ctx, query, max_scanned=ctx.settings.scan_limit, on_page=on_page)
     async for _, found in scan.calls():
         if "tag" in args.group_by:
             await tags.prepare(found)
         aggregate.add(found)
-    await call.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
+    await ctx.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 
     chosen: set[str] | None = set(args.metrics) if args.metrics else None
     if chosen:  # a rate reads right only beside its denominator

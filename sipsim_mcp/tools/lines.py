@@ -12,7 +12,7 @@ from ..directory import line_label
 from ..models import Id, Phone
 from ..numbers import display_number, format_number, normalize_number
 from ..shaping import Compact, fit
-from .base import ToolCall, WritePlan
+from .base import ToolContext, WritePlan
 from .fields import LineRef, ToolInput
 
 OFF = "off"
@@ -77,9 +77,9 @@ class LineList(Compact):
     omitted: int | None = None
 
 
-async def list_phones(call: ToolCall, args: ListPhonesInput) -> LineList:
+async def list_phones(ctx: ToolContext, args: ListPhonesInput) -> LineList:
     """List the account's phone lines: name, extension, number, status and main settings."""
-    phones = [phone async for phone in call.api.items(ep.LIST_PHONES, Phone, params={"status": args.status})]
+    phones = [phone async for phone in ctx.api.items(ep.LIST_PHONES, Phone, params={"status": args.status})]
     result = LineList(lines=[line_row(phone) for phone in phones])
     result.omitted = fit(result, "lines") or None
     return result
@@ -89,10 +89,10 @@ class GetPhoneInput(ToolInput):
     line: LineRef
 
 
-async def get_phone(call: ToolCall, args: GetPhoneInput) -> Phone:
+async def get_phone(ctx: ToolContext, args: GetPhoneInput) -> Phone:
     """Get one line with all its settings (recording, voicemail, forwarding, caller id, group)."""
-    line = await call.directory.line(args.line)
-    phone, _ = await call.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
+    line = await ctx.directory.line(args.line)
+    phone, _ = await ctx.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
     return phone
 
 
@@ -162,15 +162,15 @@ def _number_or_off(text: str, region: str | None) -> str | None:
     return None if text.strip().lower() == OFF else normalize_number(text, region)
 
 
-async def update_phone(call: ToolCall, args: UpdatePhoneInput) -> WritePlan:
+async def update_phone(ctx: ToolContext, args: UpdatePhoneInput) -> WritePlan:
     """Change a line's settings: call recording, voicemail, forwarding (all calls or unanswered ones), caller id.
 
     Forwarding redirects real calls. Asks the user to confirm first; the preview lists each change
     with the current value.
     """
-    line = await call.directory.line(args.line)
-    current, _ = await call.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
-    region = call.settings.default_region
+    line = await ctx.directory.line(args.line)
+    current, _ = await ctx.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
+    region = ctx.settings.default_region
     body: dict[str, Any] = {}
     changes: list[str] = []
 
@@ -209,7 +209,7 @@ async def update_phone(call: ToolCall, args: UpdatePhoneInput) -> WritePlan:
         changes.append(f"show {format_number(target) if target else own} on outgoing calls (now: {before})")
 
     def finish(response: ApiResponse) -> Phone:
-        call.directory.forget_lines()
+        ctx.directory.forget_lines()
         return Phone.model_validate(response.data or {})
 
     return WritePlan(

@@ -21,7 +21,7 @@ from ..models import Call, Tag
 from ..numbers import normalize_number, number_key
 from ..shaping import Compact
 from ..windows import TimeWindow
-from .base import ToolCall
+from .base import ToolContext
 from .fields import CallType, EmployeeRef, LineRef, PhoneNumber, Since, TagRef, ToolInput, Until, Zone
 
 
@@ -103,7 +103,7 @@ class CallQuery:
         return f"{'; '.join(parts)}: those calls could not be matched to the filter and are left out."
 
 
-async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWindow) -> CallQuery:
+async def resolve_filters(ctx: ToolContext, filters: CallFilters, window: TimeWindow) -> CallQuery:
     """Turn names into ids and numbers into E.164; fails (before any call search) on an unknown name."""
     applied = AppliedFilters(call_types=filters.call_types, search=filters.search)
     params: dict[str, Any] = {
@@ -114,19 +114,19 @@ async def resolve_filters(call: ToolCall, filters: CallFilters, window: TimeWind
     }
     query = CallQuery(window=window, params=params, applied=applied)
     if filters.line is not None:
-        line = await call.directory.line(filters.line)
+        line = await ctx.directory.line(filters.line)
         query.line_id, query.line_name = line.id, line.name
         applied.line = line_label(line)
     if filters.employees:
-        people = [await call.directory.employee(ref) for ref in filters.employees]
+        people = [await ctx.directory.employee(ref) for ref in filters.employees]
         params["employees"] = [person.id for person in people]
         applied.employees = [f"{person.name} (id {person.id})" for person in people]
     if filters.tags:
-        tags = [await call.directory.tag(ref) for ref in filters.tags]
+        tags = [await ctx.directory.tag(ref) for ref in filters.tags]
         params["tags"] = [tag.id for tag in tags]
         applied.tags = [f"{tag.name} (id {tag.id})" for tag in tags]
     if filters.number is not None:
-        number = normalize_number(filters.number, call.settings.default_region)
+        number = normalize_number(filters.number, ctx.settings.default_region)
         query.number = applied.number = number
         params["search"] = params["search"] or number
     return query
@@ -139,17 +139,17 @@ class TagNames:
 
     NONE: TagNames
 
-    def __init__(self, call: ToolCall | None) -> None:
-        self._call = call
+    def __init__(self, ctx: ToolContext | None) -> None:
+        self._ctx = ctx
         self._names: dict[str, str] | None = None  # tag id -> name
         self._known: set[str] = set()  # every tag name
 
     async def prepare(self, found: Call) -> None:
-        if self._names is not None or self._call is None:
+        if self._names is not None or self._ctx is None:
             return
         if any(tag.name is None or tag.id is None for tag in found.tags):
             try:
-                self._learn(await self._call.directory.tags())
+                self._learn(await self._ctx.directory.tags())
             except SipsimError:  # no tags.read: the ids are shown as they are
                 self._names = {}
 
@@ -231,7 +231,7 @@ def cursor_for(window: TimeWindow, position: Position) -> str:
 class Scan:
     """Walks the calls of a query from a position, newest first, yielding the ones that pass the local checks."""
 
-    call: ToolCall
+    ctx: ToolContext
     query: CallQuery
     start: Position = field(default_factory=Position)
     max_scanned: int = 10_000
@@ -246,7 +246,7 @@ class Scan:
     async def calls(self) -> AsyncGenerator[tuple[Position, Call], None]:
         token, skip = self.start.page, self.start.index
         while True:
-            response = await self.call.api.call(
+            response = await self.ctx.api.request(
                 ep.LIST_CALLS, params={**self.query.params, "limit": self.page_size, "page": token}
             )
             items = response.items()

@@ -11,7 +11,7 @@ from ..client import ApiResponse
 from ..directory import quoted, tag_label
 from ..models import Deleted, Tag
 from ..shaping import Compact, fit
-from .base import ToolCall, WritePlan
+from .base import ToolContext, WritePlan
 from .fields import HexColor, NoInput, TagName, TagRef, ToolInput
 
 DEFAULT_COLOR = "#6B7280"
@@ -22,17 +22,17 @@ class TagList(Compact):
     omitted: int | None = None
 
 
-async def list_tags(call: ToolCall, args: NoInput) -> TagList:
+async def list_tags(ctx: ToolContext, args: NoInput) -> TagList:
     """List the account's tags (id, name, colour, description)."""
-    tags = await call.directory.tags(fresh=True)
+    tags = await ctx.directory.tags(fresh=True)
     result = TagList(tags=list(tags))
     result.omitted = fit(result, "tags") or None
     return result
 
 
-def _tag_result(call: ToolCall):
+def _tag_result(ctx: ToolContext):
     def finish(response: ApiResponse) -> Tag:
-        call.directory.forget_tags()
+        ctx.directory.forget_tags()
         return Tag.model_validate(response.data or {})
 
     return finish
@@ -44,7 +44,7 @@ class CreateTagInput(ToolInput):
     description: str | None = Field(None, max_length=500)
 
 
-async def create_tag(call: ToolCall, args: CreateTagInput) -> WritePlan:
+async def create_tag(ctx: ToolContext, args: CreateTagInput) -> WritePlan:
     """Create a tag. If a tag with that name exists, use it instead (list_tags)."""
     body: dict[str, Any] = {"name": args.name.strip()}
     if args.color:
@@ -55,7 +55,7 @@ async def create_tag(call: ToolCall, args: CreateTagInput) -> WritePlan:
         endpoint=ep.CREATE_TAG,
         summary=f"Create the tag {quoted(body['name'])} (colour {body.get('color', DEFAULT_COLOR)})",
         body=body,
-        finish=_tag_result(call),
+        finish=_tag_result(ctx),
     )
 
 
@@ -72,9 +72,9 @@ class UpdateTagInput(ToolInput):
         return self
 
 
-async def update_tag(call: ToolCall, args: UpdateTagInput) -> WritePlan:
+async def update_tag(ctx: ToolContext, args: UpdateTagInput) -> WritePlan:
     """Rename a tag or change its colour or description."""
-    tag = await call.directory.tag(args.tag)
+    tag = await ctx.directory.tag(args.tag)
     body: dict[str, Any] = {}
     changes = []
     if args.name is not None:
@@ -91,7 +91,7 @@ async def update_tag(call: ToolCall, args: UpdateTagInput) -> WritePlan:
         summary=f"Change the tag {tag_label(tag)}: " + ", ".join(changes),
         path_params={"tag_id": tag.id},
         body=body,
-        finish=_tag_result(call),
+        finish=_tag_result(ctx),
     )
 
 
@@ -104,12 +104,12 @@ class DeletedTag(Compact):
     deleted: bool = True
 
 
-async def delete_tag(call: ToolCall, args: DeleteTagInput) -> WritePlan:
+async def delete_tag(ctx: ToolContext, args: DeleteTagInput) -> WritePlan:
     """Delete a tag. It is removed from every call that carries it; this cannot be undone."""
-    tag = await call.directory.tag(args.tag)
+    tag = await ctx.directory.tag(args.tag)
 
     def finish(response: ApiResponse) -> DeletedTag:
-        call.directory.forget_tags()
+        ctx.directory.forget_tags()
         Deleted.model_validate(response.data or {})
         return DeletedTag(tag=tag)
 
