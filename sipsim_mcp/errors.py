@@ -1,12 +1,18 @@
-"""Errors raised by the SIPSIM client; each message says what went wrong and what to do next."""
+"""Errors a model may read (`UserError` and below): SIPSIM's, and those of the arguments it gave. Each
+message says what went wrong and what to do next."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class SipsimError(Exception):
-    """Base of every error the SIPSIM client raises. `str()` is safe to show to a user or a model."""
+class UserError(Exception):
+    """Base of every error a model may read: `str()` says what went wrong and what to do next, and is safe to
+    show (no secret, no traceback). The server turns it into the tool's error answer in one place."""
+
+
+class SipsimError(UserError):
+    """Base of every error the SIPSIM client raises."""
 
 
 class TokenError(SipsimError):

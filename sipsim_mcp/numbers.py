@@ -6,6 +6,8 @@ import re
 from functools import cache
 from typing import Any
 
+from .errors import UserError
+
 __all__ = [
     "NumberError",
     "display_number",
@@ -57,7 +59,7 @@ def _explanations() -> tuple[dict[int, str], dict[int, str]]:
     return reasons, parse_errors
 
 
-class NumberError(ValueError):
+class NumberError(UserError, ValueError):
     """A phone number or region that cannot be used; the message says why and what is accepted."""
 
 

@@ -4,7 +4,8 @@ of writes, and SIPSIM failures mapped to messages a model can act on."""
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import (
@@ -22,20 +23,15 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .client import ApiResponse
 from .confirm import ConfirmForm, excerpt
-from .errors import ResponseShapeError, SipsimAPIError, SipsimError, shape_problems
+from .errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
 from .gate import NOT_KNOWN, ROUND_TRIP, STORE_DOWN, Approval, Resolved, WriteGate
-from .numbers import NumberError
 from .redact import REDACTOR
 from .render import render
 from .shaping import RESULT_CAP
 from .state import StoreUnavailable
 from .tools.base import Runtime, ToolContext, ToolSpec, WritePlan
-from .tools.scan import PageTokenError
-from .windows import WindowError
 
 logger = logging.getLogger(__name__)
-
-USER_ERRORS = (SipsimError, NumberError, WindowError, PageTokenError)
 
 CODE_FIELD = "confirmation_code"
 CODE_DESCRIPTION = (
@@ -58,7 +54,7 @@ def can_elicit(mcp_ctx: Context) -> bool:
     return capabilities is not None and capabilities.elicitation is not None
 
 
-def explain(exc: Exception, spec: ToolSpec) -> str:
+def explain(exc: UserError, spec: ToolSpec) -> str:
     """The message a model reads for a failure: what happened and the next step."""
     if not isinstance(exc, SipsimAPIError) or isinstance(exc, ResponseShapeError):
         return str(exc)
@@ -80,6 +76,15 @@ def explain(exc: Exception, spec: ToolSpec) -> str:
         return f"{text}. SIPSIM is limiting the request rate: try again in {exc.retry_after:.0f} s."
     hint = spec.hints.get(exc.status) or GENERIC_HINTS.get(exc.status, "")
     return f"{text}. {hint}".rstrip()
+
+
+@contextmanager
+def told(spec: ToolSpec) -> Iterator[None]:
+    """The one place an error a model may read (a `UserError`) becomes the tool's error answer."""
+    try:
+        yield
+    except UserError as exc:
+        raise ToolError(explain(exc, spec)) from exc
 
 
 def unreadable(spec: ToolSpec, exc: ValidationError) -> ResponseShapeError:
@@ -156,9 +161,8 @@ def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[...
     async def read_tool(mcp_ctx: Context, **arguments: Any) -> CallToolResult:
         args = _parse(spec, arguments)
         try:
-            return result(cast(BaseModel, await spec.handler(ToolContext(runtime, mcp_ctx), args)))
-        except USER_ERRORS as exc:
-            raise ToolError(explain(exc, spec)) from exc
+            with told(spec):
+                return result(cast(BaseModel, await spec.handler(ToolContext(runtime, mcp_ctx), args)))
         except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
             raise ToolError(explain(unreadable(spec, exc), spec)) from None
 
@@ -180,10 +184,8 @@ def _write_tool(
     async def plan(mcp_ctx: Context, **arguments: Any) -> Resolved:
         arguments.pop(CODE_FIELD, None)
         args = _parse(spec, arguments)
-        try:
+        with told(spec):
             planned = cast(WritePlan, await spec.handler(ToolContext(runtime, mcp_ctx), args))
-        except USER_ERRORS as exc:
-            raise ToolError(explain(exc, spec)) from exc
         return Resolved(spec.name, args.model_dump(mode="json"), planned)
 
     _signed(plan, f"plan_{spec.name}", [*tool_params, _context_param()], Resolved)
@@ -205,11 +207,9 @@ def _write_tool(
         def send() -> Awaitable[ApiResponse]:
             return runtime.api.request(plan.endpoint, path_params=plan.path_params, json_body=plan.body)
 
-        try:
+        with told(spec):
             form = ROUND_TRIP.get() if mcp_ctx.request_state else None
             answer = await gate.run(resolved, _answer_of(approval), arguments.get(CODE_FIELD), send, spec.output, form)
-        except USER_ERRORS as exc:
-            raise ToolError(explain(exc, spec)) from exc
         return result(answer)
 
     hidden = [

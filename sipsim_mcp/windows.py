@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
+from .errors import UserError
+
 __all__ = [
     "ACCEPTED_FORMS",
     "NAMED_PERIODS",
@@ -69,7 +71,7 @@ _ROLLING_RE = re.compile(r"(\d+)_?(h|hrs?|hours?|d|days?|w|wks?|weeks?)")
 _ISO_DURATION_RE = re.compile(r"p(?:(\d+)w)?(?:(\d+)d)?(?:t(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)?")
 
 
-class WindowError(ValueError):
+class WindowError(UserError, ValueError):
     """A time window or zone the caller asked for cannot be used; the message says why and what works."""
 
 

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from .. import endpoints as ep
 from ..directory import line_label
-from ..errors import ResponseShapeError, SipsimError
+from ..errors import ResponseShapeError, SipsimError, UserError
 from ..models import Call, Tag
 from ..numbers import normalize_number, number_key
 from ..shaping import Compact
@@ -188,7 +188,7 @@ class Position:
     index: int = 0
 
 
-class PageTokenError(ValueError):
+class PageTokenError(UserError, ValueError):
     """A `page` argument this server did not issue."""
 
 
