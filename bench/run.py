@@ -52,14 +52,14 @@ from mcp.server.mcpserver.tools import Tool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sipsim_mcp import endpoints as ep  # noqa: E402
-from sipsim_mcp.client import SipsimClient  # noqa: E402
-from sipsim_mcp.config import DEFAULT_SCOPES, KNOWN_SCOPES  # noqa: E402
-from sipsim_mcp.demo import simulator_settings  # noqa: E402
-from sipsim_mcp.directory import Directory  # noqa: E402
-from sipsim_mcp.register import make_tool  # noqa: E402
+from sipsim_mcp.api import endpoints as ep  # noqa: E402
+from sipsim_mcp.api.client import SipsimClient  # noqa: E402
+from sipsim_mcp.api.config import DEFAULT_SCOPES, KNOWN_SCOPES  # noqa: E402
+from sipsim_mcp.app.demo import simulator_settings  # noqa: E402
+from sipsim_mcp.language.directory import Directory  # noqa: E402
+from sipsim_mcp.mcp.register import make_tool  # noqa: E402
+from sipsim_mcp.mcp.server import build_server  # noqa: E402
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig  # noqa: E402
-from sipsim_mcp.server import build_server  # noqa: E402
 from sipsim_mcp.tools.base import Runtime  # noqa: E402
 from sipsim_mcp.tools.inventory import TOOLS_BY_NAME  # noqa: E402
 
@@ -372,9 +372,9 @@ import anyio, resource, sys
 from types import SimpleNamespace
 sys.path.insert(0, {root!r})
 from mcp import Client
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.demo import simulator_settings
-from sipsim_mcp.server import build_server
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.app.demo import simulator_settings
+from sipsim_mcp.mcp.server import build_server
 
 async def main():
     remote = SimpleNamespace(api_url={base!r} + "/api/v2", token_url={base!r} + "/oauth/token")

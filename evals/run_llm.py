@@ -22,10 +22,10 @@ import anyio
 import httpx
 from mcp import Client
 
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.demo import simulator_settings
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.app.demo import simulator_settings
+from sipsim_mcp.mcp.server import build_server
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig
-from sipsim_mcp.server import build_server
 
 from .oracle import Oracle
 from .questions import QUESTIONS

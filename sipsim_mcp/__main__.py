@@ -1,5 +1,5 @@
 """`python -m sipsim_mcp` runs the command line."""
 
-from .cli import main
+from .app.cli import main
 
 main()

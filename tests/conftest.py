@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sipsim_mcp.demo import simulator_settings
+from sipsim_mcp.app.demo import simulator_settings
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig
 
 #: The simulator's data ends here, and the server's clock reads this: Saturday 28 Nov 2026, 10:00 in Paris.

@@ -16,9 +16,9 @@ from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestParams, ElicitResult
 
-from sipsim_mcp.client import SipsimClient
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.mcp.server import SipsimServer, build_server
 from sipsim_mcp.sandbox import Sandbox
-from sipsim_mcp.server import SipsimServer, build_server
 
 from .conftest import NOW, settings_for
 

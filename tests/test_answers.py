@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipsim_mcp.models import Call
+from sipsim_mcp.api.models import Call
 from sipsim_mcp.tools.calls import outcome
 
 from .mcp_helpers import connect, data

@@ -13,7 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from sipsim_mcp import __version__
-from sipsim_mcp.config import Settings
+from sipsim_mcp.api.config import Settings
 from sipsim_mcp.tools.inventory import TOOLS
 
 from .external import ROOT, node_tool, server_env, unavailable
@@ -74,7 +74,7 @@ def uv() -> str:
 async def test_the_packed_bundle_runs_with_the_manifest_command(unpacked_bundle: Path, uv: str):
     unpacked = unpacked_bundle
     shipped = {str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()}
-    assert {"manifest.json", "pyproject.toml", "README.md", "server/main.py", "sipsim_mcp/server.py"} <= shipped
+    assert {"manifest.json", "pyproject.toml", "README.md", "server/main.py", "sipsim_mcp/mcp/server.py"} <= shipped
     assert "sipsim_mcp/ui/calls_dashboard.html" in shipped  # the built view; its sources and npm packages are not
     assert not any(name.startswith(("tests/", "evals/", ".ci/", ".cache/", "ui/", "docs/")) for name in shipped)
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from sipsim_mcp.doctor import diagnose, render
+from sipsim_mcp.app.doctor import diagnose, render
+from sipsim_mcp.app.tour import tour
 from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
-from sipsim_mcp.tour import tour
 
 from .conftest import NOW, settings_for
 from .external import ROOT, against, in_a_terminal, server_env

@@ -8,12 +8,12 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from sipsim_mcp import endpoints as ep
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.config import ConfigError, load_settings
-from sipsim_mcp.errors import MissingScopeError, SipsimAPIError, TokenError
-from sipsim_mcp.models import Account, Call, Tag
-from sipsim_mcp.retry import RetryPolicy
+from sipsim_mcp.api import endpoints as ep
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.api.config import ConfigError, load_settings
+from sipsim_mcp.api.errors import MissingScopeError, SipsimAPIError, TokenError
+from sipsim_mcp.api.models import Account, Call, Tag
+from sipsim_mcp.api.retry import RetryPolicy
 from sipsim_mcp.sandbox import ClientSpec, Fault, Sandbox, SandboxConfig
 
 from .conftest import NOW, settings_for

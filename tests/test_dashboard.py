@@ -12,9 +12,9 @@ from mcp import Client
 from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.server import build_server
-from sipsim_mcp.views import CALLS_DASHBOARD
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.mcp.server import build_server
+from sipsim_mcp.tools.views import CALLS_DASHBOARD
 
 from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, connect, data

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sipsim_mcp.windows import WEEKDAYS
+from sipsim_mcp.language.windows import WEEKDAYS
 
 from .external import ROOT, server_env, unavailable
 

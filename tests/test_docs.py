@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from sipsim_mcp.config import Settings
-from sipsim_mcp.endpoints import ALL_ENDPOINTS
+from sipsim_mcp.api.config import Settings
+from sipsim_mcp.api.endpoints import ALL_ENDPOINTS
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig
 from sipsim_mcp.sandbox.dataset import start_of_day
 from sipsim_mcp.tools.inventory import TOOLS

@@ -18,9 +18,9 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.config import ConfigError
-from sipsim_mcp.http import http_app, server_config
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.api.config import ConfigError
+from sipsim_mcp.mcp.http import http_app, server_config
 
 from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, data, writes

@@ -21,7 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.server.apps import APP_MIME_TYPE
 
 from sipsim_mcp import __version__
-from sipsim_mcp.views import CALLS_DASHBOARD
+from sipsim_mcp.tools.views import CALLS_DASHBOARD
 
 from .external import ROOT, in_a_terminal, node_tool, server_env, unavailable
 from .mcp_helpers import data
@@ -124,7 +124,7 @@ def test_the_build_writes_the_files_readme_names(installed: Install):
     assert sorted(p.name for p in dist.iterdir()) == sorted([WHEEL, SDIST])
     with tarfile.open(dist / SDIST) as sdist:
         shipped = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    assert {"LICENSE", "CHANGELOG.md", "README.md", "server.json", "manifest.json", "sipsim_mcp/cli.py"} <= shipped
+    assert {"LICENSE", "CHANGELOG.md", "README.md", "server.json", "manifest.json", "sipsim_mcp/app/cli.py"} <= shipped
     assert not any(name.startswith(("tests/", "evals/", ".ci/")) for name in shipped)
     with zipfile.ZipFile(dist / WHEEL) as wheel:
         names = set(wheel.namelist())
@@ -146,7 +146,7 @@ def test_the_bundle_command_writes_the_file_readme_names(installed: Install, tmp
     assert bundle.name == f"sipsim-mcp-{__version__}.mcpb"
     with zipfile.ZipFile(bundle) as packed:
         names = set(packed.namelist())
-    assert {"manifest.json", "server/main.py", "sipsim_mcp/server.py", "LICENSE"} <= names
+    assert {"manifest.json", "server/main.py", "sipsim_mcp/mcp/server.py", "LICENSE"} <= names
     assert not any(name.startswith((".venv/", "dist/", "tests/")) for name in names)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sipsim_mcp.config import DEFAULT_SCOPES, KNOWN_SCOPES
-from sipsim_mcp.render import render
+from sipsim_mcp.api.config import DEFAULT_SCOPES, KNOWN_SCOPES
+from sipsim_mcp.mcp.render import render
 
 from .mcp_helpers import assert_text_carries, connect, data
 

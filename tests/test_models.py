@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipsim_mcp.models import (
+from sipsim_mcp.api.models import (
     WEBHOOK_EVENTS,
     CallEventPayload,
     ErrorEnvelope,

@@ -1,10 +1,10 @@
-"""Tests for sipsim_mcp.numbers: written forms to E.164, errors, formatting and regions."""
+"""Tests for sipsim_mcp.api.numbers: written forms to E.164, errors, formatting and regions."""
 
 from __future__ import annotations
 
 import pytest
 
-from sipsim_mcp.numbers import NumberError, format_number, looks_like_number, normalize_number, parse_region
+from sipsim_mcp.api.numbers import NumberError, format_number, looks_like_number, normalize_number, parse_region
 
 
 @pytest.mark.parametrize(

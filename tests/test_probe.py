@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from sipsim_mcp.client import SipsimClient
-from sipsim_mcp.probe import ProbeReport, probe, render_probe
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.app.probe import ProbeReport, probe, render_probe
 from sipsim_mcp.sandbox import VARIANTS, Sandbox, SandboxConfig
 
 from .conftest import NOW, settings_for

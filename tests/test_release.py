@@ -11,8 +11,8 @@ import typing
 from pydantic import SecretStr
 
 from sipsim_mcp import __version__
-from sipsim_mcp.config import KNOWN_SCOPES, Settings
-from sipsim_mcp.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from sipsim_mcp.api.config import KNOWN_SCOPES, Settings
+from sipsim_mcp.app.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 from .external import ROOT
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from sipsim_mcp.doctor import diagnose
+from sipsim_mcp.app.doctor import diagnose
 
 from .conftest import settings_for
 from .mcp_helpers import answering, data, error_text, writes

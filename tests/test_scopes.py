@@ -8,9 +8,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from sipsim_mcp.auth import TokenProvider
-from sipsim_mcp.errors import TokenError
-from sipsim_mcp.models import TokenResponse
+from sipsim_mcp.api.auth import TokenProvider
+from sipsim_mcp.api.errors import TokenError
+from sipsim_mcp.api.models import TokenResponse
 from sipsim_mcp.sandbox import ALL_SCOPES, ClientSpec, Fault, Sandbox, SandboxConfig
 
 from .conftest import NOW, settings_for
@@ -117,9 +117,9 @@ async def test_a_loose_token_answer_still_serves_every_tool_scope():
     ],
 )
 async def test_api_error_envelopes_in_any_form_become_readable_text(body, expected):
-    from sipsim_mcp import endpoints as ep
-    from sipsim_mcp.client import SipsimClient
-    from sipsim_mcp.errors import SipsimAPIError
+    from sipsim_mcp.api import endpoints as ep
+    from sipsim_mcp.api.client import SipsimClient
+    from sipsim_mcp.api.errors import SipsimAPIError
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":

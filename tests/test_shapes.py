@@ -16,9 +16,9 @@ import httpx
 import pytest
 from mcp import Client
 
-from sipsim_mcp.client import SipsimClient
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.mcp.server import build_server
 from sipsim_mcp.sandbox import VARIANTS, Sandbox, SandboxConfig
-from sipsim_mcp.server import build_server
 from sipsim_mcp.tools.calls import ALL_FIELDS as CALL_FIELDS
 
 from .conftest import NOW, settings_for

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sipsim_mcp.config import DEFAULT_SCOPES
+from sipsim_mcp.api.config import DEFAULT_SCOPES
 from sipsim_mcp.sandbox import ClientSpec, Fault, Sandbox, SandboxConfig
 from sipsim_mcp.tools.inventory import TOOLS
 

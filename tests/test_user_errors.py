@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 
-from sipsim_mcp.directory import LookupFailed
-from sipsim_mcp.errors import SipsimAPIError, UserError
-from sipsim_mcp.numbers import NumberError, normalize_number
-from sipsim_mcp.register import told
+from sipsim_mcp.api.errors import SipsimAPIError, UserError
+from sipsim_mcp.api.numbers import NumberError, normalize_number
+from sipsim_mcp.language.directory import LookupFailed
+from sipsim_mcp.language.windows import WindowError, parse_timezone
+from sipsim_mcp.mcp.register import told
 from sipsim_mcp.tools.inventory import TOOLS_BY_NAME
 from sipsim_mcp.tools.scan import PageTokenError
-from sipsim_mcp.windows import WindowError, parse_timezone
 
 
 @pytest.mark.parametrize("family", [SipsimAPIError, LookupFailed, WindowError, NumberError, PageTokenError])

@@ -1,4 +1,4 @@
-"""Tests for sipsim_mcp.windows: every expression form, DST edges, until forms and errors."""
+"""Tests for sipsim_mcp.language.windows: every expression form, DST edges, until forms and errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sipsim_mcp.windows import TimeWindow, WindowError, parse_timezone, resolve_window
+from sipsim_mcp.language.windows import TimeWindow, WindowError, parse_timezone, resolve_window
 
 UTC = ZoneInfo("UTC")
 PARIS = ZoneInfo("Europe/Paris")

@@ -11,14 +11,14 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ElicitResult
 
-from sipsim_mcp import endpoints as ep
-from sipsim_mcp.client import ApiResponse
-from sipsim_mcp.confirm import AuditLog, ConfirmationCodes
-from sipsim_mcp.errors import SipsimAPIError
-from sipsim_mcp.gate import Resolved, WriteGate, decide
-from sipsim_mcp.models import InitiatedCall
+from sipsim_mcp.api import endpoints as ep
+from sipsim_mcp.api.client import ApiResponse
+from sipsim_mcp.api.errors import SipsimAPIError
+from sipsim_mcp.api.models import InitiatedCall
+from sipsim_mcp.mcp.confirm import AuditLog, ConfirmationCodes
+from sipsim_mcp.mcp.gate import Resolved, WriteGate, decide
+from sipsim_mcp.mcp.state import MemoryStore
 from sipsim_mcp.sandbox import Fault
-from sipsim_mcp.state import MemoryStore
 from sipsim_mcp.tools.base import WritePlan
 from sipsim_mcp.tools.calls import StartedCall
 

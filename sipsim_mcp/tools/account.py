@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from .. import endpoints as ep
-from ..client import ApiResponse
-from ..models import WEBHOOK_EVENTS, Account, WebhookSetting
-from ..shaping import Compact
+from ..api import endpoints as ep
+from ..api.client import ApiResponse
+from ..api.models import WEBHOOK_EVENTS, Account, WebhookSetting
+from ..api.shaping import Compact
 from .base import ToolContext, WritePlan
 from .fields import EventName, NoInput, ToolInput
 

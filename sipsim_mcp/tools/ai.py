@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .. import endpoints as ep
-from ..client import ApiResponse
-from ..models import Summary, Transcription
-from ..shaping import Compact, fit
+from ..api import endpoints as ep
+from ..api.client import ApiResponse
+from ..api.models import Summary, Transcription
+from ..api.shaping import Compact, fit
 from .base import ToolContext, WritePlan
 from .fields import CallId, ToolInput
 

@@ -13,12 +13,12 @@ from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from ..client import ApiResponse, SipsimClient
-from ..config import Settings
-from ..directory import Directory
-from ..endpoints import Endpoint
-from ..shaping import Compact
-from ..windows import TimeWindow, parse_timezone, resolve_window
+from ..api.client import ApiResponse, SipsimClient
+from ..api.config import Settings
+from ..api.endpoints import Endpoint
+from ..api.shaping import Compact
+from ..language.directory import Directory
+from ..language.windows import TimeWindow, parse_timezone, resolve_window
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field
 
-from .. import endpoints as ep
-from ..client import ApiResponse
-from ..directory import LookupFailed, line_label, tag_label
-from ..models import Call, InitiatedCall
-from ..numbers import display_number, format_number, normalize_number
-from ..shaping import Compact, fit
-from ..windows import TimeWindow
+from ..api import endpoints as ep
+from ..api.client import ApiResponse
+from ..api.models import Call, InitiatedCall
+from ..api.numbers import display_number, format_number, normalize_number
+from ..api.shaping import Compact, fit
+from ..language.directory import LookupFailed, line_label, tag_label
+from ..language.windows import TimeWindow
 from .base import ToolContext, WritePlan
 from .fields import CallId, LineRef, Page, PhoneNumber, TagRef, ToolInput, Zone
 from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, TagNames, cursor_for, resolve_filters

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from ..models import WEBHOOK_EVENTS
-from ..windows import parse_timezone
+from ..api.models import WEBHOOK_EVENTS
+from ..language.windows import parse_timezone
 
 
 def _text(value: object) -> object:

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from ..models import Call
-from ..numbers import display_number
-from ..shaping import Compact, fit
-from ..windows import WEEKDAYS, TimeWindow
+from ..api.models import Call
+from ..api.numbers import display_number
+from ..api.shaping import Compact, fit
+from ..language.windows import WEEKDAYS, TimeWindow
 from .base import ToolContext
 from .scan import AppliedFilters, CallFilters, Scan, TagNames, resolve_filters
 

@@ -6,11 +6,11 @@ and the tools/list snapshot are checked against it by the tests.
 
 from __future__ import annotations
 
-from .. import endpoints as ep
-from ..models import Phone, Summary, Tag, WebhookSetting
-from ..views import CALLS_DASHBOARD
+from ..api import endpoints as ep
+from ..api.models import Phone, Summary, Tag, WebhookSetting
 from . import account, ai, calls, insights, lines, tags
 from .base import ToolSpec, read, write
+from .views import CALLS_DASHBOARD
 
 TAG_EXISTS = {409: "A tag with that name already exists: use it (list_tags shows its id) instead of creating it."}
 TAG_NAME_TAKEN = {409: "Another tag already has that name: pick another name, or use the existing tag."}

@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .. import endpoints as ep
-from ..client import ApiResponse
-from ..directory import line_label
-from ..models import Id, Phone
-from ..numbers import display_number, format_number, normalize_number
-from ..shaping import Compact, fit
+from ..api import endpoints as ep
+from ..api.client import ApiResponse
+from ..api.models import Id, Phone
+from ..api.numbers import display_number, format_number, normalize_number
+from ..api.shaping import Compact, fit
+from ..language.directory import line_label
 from .base import ToolContext, WritePlan
 from .fields import LineRef, ToolInput
 

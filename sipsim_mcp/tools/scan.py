@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import Field
 
-from .. import endpoints as ep
-from ..directory import line_label
-from ..errors import ResponseShapeError, SipsimError, UserError
-from ..models import Call, Tag
-from ..numbers import normalize_number, number_key
-from ..shaping import Compact
-from ..windows import TimeWindow
+from ..api import endpoints as ep
+from ..api.errors import ResponseShapeError, SipsimError, UserError
+from ..api.models import Call, Tag
+from ..api.numbers import normalize_number, number_key
+from ..api.shaping import Compact
+from ..language.directory import line_label
+from ..language.windows import TimeWindow
 from .base import ToolContext
 from .fields import CallType, EmployeeRef, LineRef, PhoneNumber, Since, TagRef, ToolInput, Until, Zone
 

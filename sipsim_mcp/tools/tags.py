@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .. import endpoints as ep
-from ..client import ApiResponse
-from ..directory import quoted, tag_label
-from ..models import Deleted, Tag
-from ..shaping import Compact, fit
+from ..api import endpoints as ep
+from ..api.client import ApiResponse
+from ..api.models import Deleted, Tag
+from ..api.shaping import Compact, fit
+from ..language.directory import quoted, tag_label
 from .base import ToolContext, WritePlan
 from .fields import HexColor, NoInput, TagName, TagRef, ToolInput
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
-from .errors import UserError
+from ..api.errors import UserError
 
 __all__ = [
     "ACCEPTED_FORMS",

@@ -23,11 +23,11 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
-from .client import ApiResponse
+from ..api.client import ApiResponse
+from ..api.errors import SipsimAPIError, SipsimError
+from ..tools.base import PlannedRequest, WritePlan, WriteResult
 from .confirm import CODE_TTL, AuditLog, CodeCheck, ConfirmationCodes, canonical, excerpt
-from .errors import SipsimAPIError, SipsimError
 from .state import StateStore, StoreUnavailable
-from .tools.base import PlannedRequest, WritePlan, WriteResult
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import anyio
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from . import __version__
+from .. import __version__
 from .auth import ScopedAuth, TokenProvider
 from .config import Settings
 from .endpoints import Endpoint

@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Field, SecretStr
 
-from . import endpoints as ep
-from .client import ApiResponse, SipsimClient
-from .endpoints import Endpoint
-from .errors import SipsimError
-from .models import Account, Call, Expect, Phone, SipsimModel, Summary, Tag, Transcription, WebhookEvent
+from ..api import endpoints as ep
+from ..api.client import ApiResponse, SipsimClient
+from ..api.endpoints import Endpoint
+from ..api.errors import SipsimError
+from ..api.models import Account, Call, Expect, Phone, SipsimModel, Summary, Tag, Transcription, WebhookEvent
 
 CALLS_SINCE = timedelta(days=90)
 PAGE = 20

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .config import KNOWN_SCOPES, Settings, load_settings
+from ..api.config import KNOWN_SCOPES, Settings, load_settings
 
 logger = logging.getLogger("sipsim_mcp")
 
@@ -33,7 +33,7 @@ def simulator_settings(sandbox: Any, **overrides: Any) -> Settings:
 @contextmanager
 def demo_environment(seed: int = 7) -> Iterator[Any]:
     """Start the bundled simulator in this process and yield it."""
-    from .sandbox import Sandbox, SandboxConfig
+    from ..sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig(seed=seed)) as sandbox:
         logger.info("Demo mode: serving the bundled SIPSIM simulator at %s (no real account used)", sandbox.base_url)

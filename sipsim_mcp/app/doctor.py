@@ -11,17 +11,17 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from . import __version__
-from . import endpoints as ep
-from .client import SipsimClient
-from .config import ConfigError, Settings, load_settings
+from .. import __version__
+from ..api import endpoints as ep
+from ..api.client import SipsimClient
+from ..api.config import ConfigError, Settings, load_settings
+from ..api.errors import SipsimError, TokenError
+from ..api.models import Account
+from ..mcp.server import availability
+from ..mcp.state import StoreUnavailable, open_store
 from .demo import demo_environment, demo_settings
-from .errors import SipsimError, TokenError
-from .models import Account
 from .probe import ProbeReport, render_probe
 from .probe import probe as probe_api
-from .server import availability
-from .state import StoreUnavailable, open_store
 
 Status = Literal["ok", "warn", "fail"]
 

@@ -21,15 +21,15 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
-from .client import ApiResponse
+from ..api.client import ApiResponse
+from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
+from ..api.redact import REDACTOR
+from ..api.shaping import RESULT_CAP
+from ..tools.base import Runtime, ToolContext, ToolSpec, WritePlan
 from .confirm import ConfirmForm, excerpt
-from .errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
 from .gate import NOT_KNOWN, ROUND_TRIP, STORE_DOWN, Approval, Resolved, WriteGate
-from .redact import REDACTOR
 from .render import render
-from .shaping import RESULT_CAP
 from .state import StoreUnavailable
-from .tools.base import Runtime, ToolContext, ToolSpec, WritePlan
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from mcp import Client
 
-from .config import Settings
-from .server import build_server
+from ..api.config import Settings
+from ..mcp.server import build_server
 
 STEPS: list[tuple[str, str, dict[str, Any]]] = [
     (

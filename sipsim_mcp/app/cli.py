@@ -9,11 +9,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .config import ConfigError, Settings, load_settings
+from .. import __version__
+from ..api.config import ConfigError, Settings, load_settings
+from ..api.redact import RedactingFilter
+from ..sandbox.variants import VARIANTS, parse_variants
 from .demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, demo_environment, demo_settings
-from .redact import RedactingFilter
-from .sandbox.variants import VARIANTS, parse_variants
 
 logger = logging.getLogger("sipsim_mcp")
 
@@ -56,7 +56,7 @@ def setup_problem(exc: ConfigError) -> str:
 def serve_stdio(args: argparse.Namespace) -> None:
     """Serve MCP on stdin/stdout. A configuration problem does not stop the server: the handshake
     completes and every tool call returns the fix (hosts show tool results, not stderr)."""
-    from .server import build_server
+    from ..mcp.server import build_server
 
     try:
         environment = load_settings()
@@ -91,7 +91,7 @@ def serve_stdio(args: argparse.Namespace) -> None:
 
 def serve_setup(exc: ConfigError, settings: Settings | None) -> None:
     """Serve the setup server for `exc`; its fix is logged once too."""
-    from .server import build_setup_server
+    from ..mcp.server import build_setup_server
 
     text = setup_problem(exc)
     logger.error("%s", text)
@@ -103,7 +103,7 @@ def serve_setup(exc: ConfigError, settings: Settings | None) -> None:
 def serve_http(args: argparse.Namespace) -> None:
     """Serve streamable HTTP. Unlike stdio, a configuration problem stops it: an operator reads stderr,
     and a deployment that cannot work should not look healthy."""
-    from .http import MCP_PATH, base_url, run_http
+    from ..mcp.http import MCP_PATH, base_url, run_http
 
     environment = load_settings()
     configure_logging(environment.log_level)
@@ -119,7 +119,7 @@ def serve_http(args: argparse.Namespace) -> None:
 
 
 def run_sandbox(args: argparse.Namespace) -> None:
-    from .sandbox import Sandbox, SandboxConfig
+    from ..sandbox import Sandbox, SandboxConfig
 
     sandbox = Sandbox(SandboxConfig(seed=args.seed, calls=args.calls, variant=args.variant))
     print(

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Generic, TypeVar
 
-from . import endpoints as ep
-from .client import SipsimClient
-from .errors import SipsimError
-from .models import Call, Phone, Tag
+from ..api import endpoints as ep
+from ..api.client import SipsimClient
+from ..api.errors import SipsimError
+from ..api.models import Call, Phone, Tag
 
 T = TypeVar("T")
 

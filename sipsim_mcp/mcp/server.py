@@ -16,21 +16,21 @@ from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateSecuri
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from . import __version__
-from .client import SipsimClient
-from .config import ConfigError, Settings
+from .. import __version__
+from ..api.client import SipsimClient
+from ..api.config import ConfigError, Settings
+from ..api.redact import REDACTOR
+from ..language.directory import Directory
+from ..tools.base import Runtime, ToolSpec
+from ..tools.inventory import TOOLS, TOOLS_BY_NAME
+from ..tools.views import apps_extension, tool_meta
 from .confirm import AuditLog, ConfirmationCodes, SharedSecrets
-from .directory import Directory
 from .gate import ROUND_TRIP, WriteGate
 from .prompts import register_prompts
-from .redact import REDACTOR
 from .register import CODE_FIELD, format_validation, make_tool
 from .resources import register_resources
 from .schemas import lean_input, lean_output
 from .state import open_store
-from .tools.base import Runtime, ToolSpec
-from .tools.inventory import TOOLS, TOOLS_BY_NAME
-from .views import apps_extension, tool_meta
 
 INSTRUCTIONS = """\
 Tools for one SIPSIM telephony account: call history, phone lines, tags, click-to-call.

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
-from .redact import REDACTOR
+from ..api.redact import REDACTOR
 from .state import StateStore
 
 logger = logging.getLogger(__name__)

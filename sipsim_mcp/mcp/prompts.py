@@ -12,10 +12,10 @@ from mcp.types import (
     ResourceTemplateReference,
 )
 
-from .directory import fold
-from .errors import SipsimError
-from .tools.base import Runtime
-from .windows import NAMED_PERIODS
+from ..api.errors import SipsimError
+from ..language.directory import fold
+from ..language.windows import NAMED_PERIODS
+from ..tools.base import Runtime
 
 PERIODS = [*NAMED_PERIODS[:6], "last_7_days", "last_30_days", "24h", "7d"]
 

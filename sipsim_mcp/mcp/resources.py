@@ -11,12 +11,12 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
-from . import endpoints as ep
-from .endpoints import Endpoint
-from .errors import SipsimError
-from .models import Account, Call
-from .tools.base import Runtime
-from .tools.lines import line_row
+from ..api import endpoints as ep
+from ..api.endpoints import Endpoint
+from ..api.errors import SipsimError
+from ..api.models import Account, Call
+from ..tools.base import Runtime
+from ..tools.lines import line_row
 
 JSON = "application/json"
 

@@ -27,9 +27,9 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .client import SipsimClient
-from .config import ConfigError, Settings, is_loopback
-from .redact import REDACTOR
+from ..api.client import SipsimClient
+from ..api.config import ConfigError, Settings, is_loopback
+from ..api.redact import REDACTOR
 from .server import build_server
 
 logger = logging.getLogger(__name__)

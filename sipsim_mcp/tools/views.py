@@ -34,7 +34,7 @@ def tool_meta(uri: str) -> dict[str, object]:
 
 @cache
 def view_html(uri: str) -> str:
-    return (files(__package__) / "ui" / VIEWS[uri][0]).read_text(encoding="utf-8")
+    return (files("sipsim_mcp") / "ui" / VIEWS[uri][0]).read_text(encoding="utf-8")
 
 
 def apps_extension(uris: Iterable[str]) -> Apps:

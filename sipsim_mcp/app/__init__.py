@@ -1,0 +1,1 @@
+"""What a person runs: the command line, doctor and its API probe, demo mode and the terminal tour."""
