@@ -7,8 +7,10 @@ bounded top-callers table (Space-Saving), never the calls themselves.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -42,30 +44,36 @@ class Facts:
     missed: bool | None
     voicemail: bool | None
 
-    @classmethod
-    def of(cls, call: Call) -> Facts:
-        kind = call.call_type if call.call_type in CALL_TYPES else None
-        if call.direction in INCOMING or kind in ("inbound", "missed", "voicemail"):
-            incoming: bool | None = True
-        elif call.direction in OUTGOING or kind == "outgoing":
-            incoming = False
-        else:
-            incoming = None
-        answered: bool | None
-        if call.status is not None:
-            answered = call.status in ("ANSWER", "ANSWERED")
-        else:
-            answered = True if kind == "inbound" else False if kind in ("missed", "voicemail") else None
-        missed: bool | None
-        voicemail: bool | None
-        if kind is not None:
-            missed, voicemail = kind in ("missed", "voicemail"), kind == "voicemail"
-        elif incoming is False:
-            missed, voicemail = False, False
-        else:
-            missed = None if incoming is None or answered is None else not answered
-            voicemail = None
-        return cls(incoming, answered, missed, voicemail)
+    @staticmethod
+    def of(call: Call) -> Facts:
+        return facts_for(call.call_type, call.direction, call.status)
+
+
+@lru_cache(maxsize=256)
+def facts_for(call_type: str | None, direction: str | None, status: str | None) -> Facts:
+    """The facts of a call with these codes (computed once per combination: they are a few short codes)."""
+    kind = call_type if call_type in CALL_TYPES else None
+    if direction in INCOMING or kind in ("inbound", "missed", "voicemail"):
+        incoming: bool | None = True
+    elif direction in OUTGOING or kind == "outgoing":
+        incoming = False
+    else:
+        incoming = None
+    answered: bool | None
+    if status is not None:
+        answered = status in ("ANSWER", "ANSWERED")
+    else:
+        answered = True if kind == "inbound" else False if kind in ("missed", "voicemail") else None
+    missed: bool | None
+    voicemail: bool | None
+    if kind is not None:
+        missed, voicemail = kind in ("missed", "voicemail"), kind == "voicemail"
+    elif incoming is False:
+        missed, voicemail = False, False
+    else:
+        missed = None if incoming is None or answered is None else not answered
+        voicemail = None
+    return Facts(incoming, answered, missed, voicemail)
 
 
 #: Each fact: the call fields it is read from, and the metrics that depend on it.
@@ -91,22 +99,42 @@ GROUP_SOURCES = {
 }
 
 
+def _local(call: Call, zone: ZoneInfo) -> datetime | None:
+    return call.start_time.astimezone(zone) if call.start_time else None
+
+
+def _day(call: Call, zone: ZoneInfo) -> str | None:
+    return local.date().isoformat() if (local := _local(call, zone)) else None
+
+
+def _weekday(call: Call, zone: ZoneInfo) -> str | None:
+    return WEEKDAYS[local.weekday()] if (local := _local(call, zone)) else None
+
+
+def _hour(call: Call, zone: ZoneInfo) -> str | None:
+    return f"{local.hour:02d}" if (local := _local(call, zone)) else None
+
+
+#: How each group_by key reads its value off a call (tags apart: a call may be in several tag groups).
+GROUP_READERS: dict[str, Callable[[Call, ZoneInfo], str | None]] = {
+    "call_type": lambda call, _: call.call_type,
+    "status": lambda call, _: call.status,
+    "direction": lambda call, _: call.direction,
+    "line": lambda call, _: call.phone_name or (f"line {call.phone_id}" if call.phone_id is not None else None),
+    "employee": lambda call, _: (
+        call.employee_name or (f"employee {call.employee_id}" if call.employee_id is not None else None)
+    ),
+    "day": _day,
+    "weekday": _weekday,
+    "hour": _hour,
+}
+
+
 def group_values(call: Call, key: str, zone: ZoneInfo, tags: TagNames = TagNames.NONE) -> list[str]:
     """The group(s) a call falls in for `key` (a call with two tags is in both tag groups)."""
-    local = call.start_time.astimezone(zone) if call.start_time else None
     if key == "tag":
         return tags.of(call) or [NONE]
-    value = {
-        "call_type": call.call_type,
-        "status": call.status,
-        "direction": call.direction,
-        "line": call.phone_name or (f"line {call.phone_id}" if call.phone_id is not None else None),
-        "employee": call.employee_name or (f"employee {call.employee_id}" if call.employee_id is not None else None),
-        "day": local.date().isoformat() if local else None,
-        "weekday": WEEKDAYS[local.weekday()] if local else None,
-        "hour": f"{local.hour:02d}" if local else None,
-    }[key]
-    return [value or NONE]
+    return [GROUP_READERS[key](call, zone) or NONE]
 
 
 class Metrics(Compact):
@@ -161,24 +189,35 @@ class Tally:
 
     def add(self, call: Call, facts: Facts) -> None:
         self.calls += 1
-        for name in ("incoming", "answered", "missed", "voicemail"):
-            if getattr(facts, name) is None:
-                self.unknown[name] += 1
-        self.inbound += facts.incoming is True
-        self.outgoing += facts.incoming is False
-        if facts.answered:
+        incoming, answered, missed, voicemail = facts.incoming, facts.answered, facts.missed, facts.voicemail
+        if incoming is None:
+            self.unknown["incoming"] += 1
+        elif incoming:
+            self.inbound += 1
+            if missed is not None:
+                self.missed_of += 1
+            if call.wait_time is not None:
+                self.wait += call.wait_time
+                self.waits += 1
+        else:
+            self.outgoing += 1
+        if answered is None:
+            self.unknown["answered"] += 1
+        elif answered:
             self.answered += 1
             if call.duration is None:
                 self.unknown["duration"] += 1
             else:
                 self.duration += call.duration
                 self.durations += 1
-        self.missed += bool(facts.missed)
-        self.missed_of += facts.incoming is True and facts.missed is not None
-        self.voicemail += bool(facts.voicemail)
-        if facts.incoming and call.wait_time is not None:
-            self.wait += call.wait_time
-            self.waits += 1
+        if missed is None:
+            self.unknown["missed"] += 1
+        elif missed:
+            self.missed += 1
+        if voicemail is None:
+            self.unknown["voicemail"] += 1
+        elif voicemail:
+            self.voicemail += 1
 
     def metrics(self) -> Metrics:
         def ratio(a: int, b: int) -> float | None:
@@ -283,7 +322,9 @@ class Aggregate:
                 self.ungrouped[key] += 1
             keys = [(*prefix, value) for prefix in keys for value in values]
         for combo in keys if self.group_by else []:
-            self.groups.setdefault(combo, Tally()).add(call, facts)
+            if (tally := self.groups.get(combo)) is None:
+                tally = self.groups[combo] = Tally()
+            tally.add(call, facts)
         if facts.incoming and not call.caller_number:
             self.callers_unknown += 1
         elif facts.incoming and call.caller_number:
