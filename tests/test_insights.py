@@ -4,13 +4,20 @@ scan cap reported; progress sent while it pages; names, numbers and windows as p
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+from mcp import Client
 
 from evals.oracle import Oracle
+from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.mcp.server import build_server
 
-from .conftest import NOW
+from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, connect, data, error_text
 
 pytestmark = pytest.mark.anyio
@@ -174,6 +181,49 @@ async def test_progress_is_sent_while_it_pages(shared_sandbox, mode):
     assert progress == sorted(progress) and progress[-1] == 1.0 and progress[0] < 1.0
     assert all(total == 1.0 for _, total, _ in updates)
     assert updates[-1][2] == f"Scanned {summary['scanned']} calls"
+
+
+class Pages(httpx.AsyncBaseTransport):
+    """The simulator in process, counting the pages of calls asked for; `refuse` pages (0: the first) get a 400."""
+
+    def __init__(self, sandbox, refuse: set[int] = frozenset()) -> None:
+        self.inner = httpx.ASGITransport(app=sandbox.app)
+        self.refuse = refuse
+        self.pages = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/calls"):
+            self.pages += 1
+            if self.pages - 1 in self.refuse:
+                return httpx.Response(400, json={"status": 400, "errors": ["page refused"]}, request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@asynccontextmanager
+async def over(transport: Pages, **overrides: Any) -> AsyncIterator[Client]:
+    where = SimpleNamespace(api_url="http://127.0.0.1/api/v2", token_url="http://127.0.0.1/oauth/token")
+    settings = settings_for(where, **overrides)
+    async with (
+        SipsimClient(settings, transport=transport) as api,
+        Client(build_server(settings, api=api, now=lambda: NOW)) as client,
+    ):
+        yield client
+
+
+async def test_a_page_fetched_ahead_fails_the_summary_as_the_first_page_would(shared_sandbox):
+    texts = []
+    for refused in (0, 1, 2):
+        async with over(Pages(shared_sandbox, refuse={refused})) as client:
+            texts.append(error_text(await client.call_tool("summarize_calls", {"since": "last_90_days"})))
+    assert "page refused" in texts[0] and texts[1] == texts[2] == texts[0]
+
+
+async def test_a_capped_summary_fetches_no_page_beyond_the_cap(shared_sandbox):
+    transport = Pages(shared_sandbox)
+    async with over(transport, scan_limit=1500) as client:
+        summary = data(await client.call_tool("summarize_calls", {"since": "last_90_days"}))
+    assert summary["scanned"] == 1500 and summary["complete"] is False
+    assert transport.pages == 2
 
 
 # --- windows, names and numbers as people say them ---------------------------------------------------

@@ -416,10 +416,11 @@ async def summarize_calls(ctx: ToolContext, args: SummarizeInput) -> CallSummary
         await ctx.progress(min(covered, 1.0), 1.0, f"Scanned {scanned} calls")
 
     scan = Scan(ctx, query, max_scanned=ctx.settings.scan_limit, on_page=on_page)
-    async for _, found in scan.calls():
-        if "tag" in args.group_by:
-            await tags.prepare(found)
-        aggregate.add(found)
+    async with scan.reading_ahead():
+        async for _, found in scan.calls():
+            if "tag" in args.group_by:
+                await tags.prepare(found)
+            aggregate.add(found)
     await ctx.progress(1.0, 1.0, f"Scanned {scan.scanned} calls")
 
     chosen: set[str] | None = set(args.metrics) if args.metrics else None

@@ -7,14 +7,19 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
 from pydantic import Field
 
 from ..api import endpoints as ep
+from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimError, UserError
 from ..api.models import Call, Tag
 from ..api.numbers import normalize_number, number_key
@@ -227,6 +232,36 @@ def cursor_for(window: TimeWindow, position: Position) -> str:
     ).encode()
 
 
+class Ahead:
+    """A page fetched in the background; its result (or error) is taken where the page is needed."""
+
+    def __init__(self, group: TaskGroup, fetch: Callable[[str], Awaitable[ApiResponse]], token: str) -> None:
+        self._done = anyio.Event()
+        self._scope = anyio.CancelScope()
+        self._response: ApiResponse | None = None
+        self._error: Exception | None = None
+        group.start_soon(self._run, fetch, token)
+
+    async def _run(self, fetch: Callable[[str], Awaitable[ApiResponse]], token: str) -> None:
+        with self._scope:
+            try:
+                self._response = await fetch(token)
+            except Exception as exc:
+                self._error = exc
+            finally:
+                self._done.set()
+
+    async def result(self) -> ApiResponse:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._response is not None
+        return self._response
+
+    def cancel(self) -> None:
+        self._scope.cancel()
+
+
 @dataclass
 class Scan:
     """Walks the calls of a query from a position, newest first, yielding the ones that pass the local checks."""
@@ -242,35 +277,68 @@ class Scan:
     unreadable: int = 0  # calls left out because not even their id could be read
     resume: Position | None = None  # where to continue when the scan stopped at max_scanned
     on_page: Callable[[int, datetime | None], Awaitable[None]] | None = None  # (scanned so far, oldest call seen)
+    _group: TaskGroup | None = field(default=None, init=False, repr=False)
 
     async def calls(self) -> AsyncGenerator[tuple[Position, Call], None]:
         token, skip = self.start.page, self.start.index
-        while True:
-            response = await self.ctx.api.request(
-                ep.LIST_CALLS, params={**self.query.params, "limit": self.page_size, "page": token}
-            )
-            items = response.items()
-            oldest: datetime | None = None
-            for index in range(skip, len(items)):
-                if self.scanned >= self.max_scanned:
-                    self.resume = Position(token, index)
+        response = await self._fetch(token)
+        ahead: Ahead | None = None
+        try:
+            while True:
+                items = response.items()
+                following, uncertain = response.next_page(self.page_size, token)
+                more = self.scanned + len(items) - skip < self.max_scanned  # the scan goes on past this page
+                if self._group is not None and following is not None and more:
+                    ahead = Ahead(self._group, self._fetch, following)
+                oldest: datetime | None = None
+                for index in range(skip, len(items)):
+                    if self.scanned >= self.max_scanned:
+                        self.resume = Position(token, index)
+                        return
+                    if ahead is not None and index % 100 == 0:
+                        await anyio.lowlevel.checkpoint()  # lets the next page's request go out
+                    self.scanned += 1
+                    try:
+                        call = response.read(Call, items[index], f"data.{index}")
+                    except ResponseShapeError:
+                        self.unreadable += 1
+                        continue
+                    oldest = call.start_time or oldest
+                    if self.query.keep(call):
+                        yield Position(token, index), call
+                if self.on_page is not None:
+                    await self.on_page(self.scanned, oldest)
+                self.uncertain = uncertain
+                if following is None:
+                    self.exhausted = True
                     return
-                self.scanned += 1
-                try:
-                    call = response.read(Call, items[index], f"data.{index}")
-                except ResponseShapeError:
-                    self.unreadable += 1
-                    continue
-                oldest = call.start_time or oldest
-                if self.query.keep(call):
-                    yield Position(token, index), call
-            if self.on_page is not None:
-                await self.on_page(self.scanned, oldest)
-            following, self.uncertain = response.next_page(self.page_size, token)
-            if following is None:
-                self.exhausted = True
-                return
-            token, skip = following, 0
+                token, skip = following, 0
+                response = await ahead.result() if ahead is not None else await self._fetch(token)
+                ahead = None
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    async def _fetch(self, token: str | None) -> ApiResponse:
+        params = {**self.query.params, "limit": self.page_size, "page": token}
+        return await self.ctx.api.request(ep.LIST_CALLS, params=params)
+
+    @asynccontextmanager
+    async def reading_ahead(self) -> AsyncIterator[None]:
+        """While open, `calls()` fetches the next page while the current one is read (one page ahead); an
+        error fetching it is raised where it would have been without reading ahead."""
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            self._group = group
+            try:
+                yield
+            except Exception as exc:  # raised as it is, not in a task group's ExceptionGroup
+                failure = exc
+                group.cancel_scope.cancel()
+            finally:
+                self._group = None
+        if failure is not None:
+            raise failure
 
     def notes(self) -> list[str]:
         """What the caller should know about how far the calls could be read."""
