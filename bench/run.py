@@ -420,14 +420,121 @@ async def bench_rss() -> dict[str, Any]:
     }
 
 
-async def wait_until_up(base: str) -> None:
+async def wait_until_up(base: str, tries: int = 200) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(200):
+        for _ in range(tries):
             try:
                 await http.get(base)
                 return
             except httpx.TransportError:
                 await anyio.sleep(0.1)
+
+
+# --- summaries: a server process per run, the simulator in another ---------------------------------
+
+SUMMARIES_CHILD = """
+import anyio, httpx, resource, sys, time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+sys.path.insert(0, {root!r})
+
+BASE, MODE = {base!r}, {mode!r}
+ARGUMENTS = {{"since": "400d", "group_by": ["line"]}}
+
+
+async def ours():
+    from mcp import Client
+    from sipsim_mcp.api.client import SipsimClient
+    from sipsim_mcp.app.demo import simulator_settings
+    from sipsim_mcp.mcp.server import build_server
+
+    remote = SimpleNamespace(api_url=BASE + "/api/v2", token_url=BASE + "/oauth/token")
+    settings = simulator_settings(remote, scan_limit=1_000_000)
+    async with SipsimClient(settings) as api:
+        async with Client(build_server(settings, api=api)) as client:
+            await client.call_tool("summarize_calls", {{"since": "1d"}})  # warm: token, imports, directory
+            start = time.perf_counter()
+            result = await client.call_tool("summarize_calls", ARGUMENTS)
+            took = time.perf_counter() - start
+    assert result.structured_content["complete"], result.content[0].text
+    return took, result.structured_content["scanned"]
+
+
+async def raw():
+    grant = {{"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"}}
+    async with httpx.AsyncClient(base_url=BASE + "/api/v2") as http:
+        token = (await http.post(BASE + "/oauth/token", data=grant)).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {{token}}"
+        since = (datetime.now(timezone.utc) - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (await http.get("/calls", params={{"start_time": since, "limit": 1}})).json()  # warm
+        start = time.perf_counter()
+        by_line, params = Counter(), {{"start_time": since, "limit": 1000}}
+        while True:
+            body = (await http.get("/calls", params=params)).json()
+            by_line.update(call.get("phone_name") for call in body["data"])
+            if not body["pagination"].get("has_more"):
+                break
+            params["page"] = body["pagination"]["page"]
+        return time.perf_counter() - start, sum(by_line.values())
+
+
+took, count = anyio.run(ours if MODE == "ours" else raw)
+print(took, count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+async def summaries_run(base: str, mode: str) -> tuple[float, int, float]:
+    """One summary (ours) or raw paging loop in a fresh process: seconds, calls read, peak RSS in MB."""
+    script = SUMMARIES_CHILD.format(root=str(ROOT), base=base, mode=mode)
+    done = await anyio.run_process([sys.executable, "-c", script])
+    took, count, peak = done.stdout.split()[-3:]
+    return float(took), int(count), int(peak) / 1024
+
+
+async def bench_summaries(
+    sizes: tuple[int, ...] = (10_000, 100_000), rss_only: tuple[int, ...] = (300_000,)
+) -> dict[str, Any]:
+    """summarize_calls (group_by line, every metric) against a raw httpx loop paging through the same calls
+    and counting them by line, each in its own process, interleaved, median of ROUNDS (3 at 100k and more);
+    the simulator in a third process. Peak RSS is the server process's, whole run."""
+    out: dict[str, Any] = {}
+    peaks: dict[int, float] = {}
+    for calls in (*sizes, *rss_only):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), "--calls", str(calls)]
+        async with await anyio.open_process(command) as simulator:
+            base = f"http://127.0.0.1:{port}"
+            try:
+                await wait_until_up(base, tries=1200)
+                if calls in rss_only:
+                    _, count, peaks[calls] = await summaries_run(base, "ours")
+                    continue
+                times: dict[str, list[float]] = {"ours": [], "raw": []}
+                rss: list[float] = []
+                for _ in range(ROUNDS if calls <= 10_000 else 3):
+                    for mode in times:
+                        took, count, peak = await summaries_run(base, mode)
+                        assert count == calls, (mode, count, calls)
+                        times[mode].append(took)
+                        if mode == "ours":
+                            rss.append(peak)
+                peaks[calls] = max(rss)
+                ours, raw = median(times["ours"]), median(times["raw"])
+                out[f"summaries_{calls // 1000}k"] = row(ours, raw, "s", f"{calls:,} calls by line vs raw loop")
+            finally:
+                simulator.terminate()
+    smallest, largest = min(peaks), max(peaks)
+    out["summaries_rss"] = row(
+        peaks[largest],
+        peaks[smallest],
+        "MB peak",
+        f"server process, {largest // 1000}k vs {smallest // 1000}k calls",
+        1,
+    )
+    return out
 
 
 MEASURES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
@@ -442,8 +549,9 @@ MEASURES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "keepalive": bench_keepalive,
     "summary": bench_summary,
     "rss": bench_rss,
+    "summaries": bench_summaries,
 }
-STANDALONE = {"summary", "rss"}
+STANDALONE = {"summary", "rss", "summaries"}
 
 
 def machine() -> dict[str, Any]:
