@@ -4,13 +4,13 @@ listing by scope, read-only and SIPSIM_TOOLS, inputs refused before any API call
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from sipsim_mcp.api.config import DEFAULT_SCOPES
+from sipsim_mcp.app.catalog import COMMAND
 from sipsim_mcp.sandbox import ClientSpec, Fault, Sandbox, SandboxConfig
 from sipsim_mcp.tools.inventory import TOOLS
 
@@ -39,11 +39,8 @@ async def test_tools_list_matches_the_reviewed_snapshot(shared_sandbox):
             tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in (await client.list_tools()).tools
         ]
     text = json.dumps(tools, indent=2, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        SNAPSHOT.parent.mkdir(exist_ok=True)
-        SNAPSHOT.write_text(text)
-    assert SNAPSHOT.exists(), "no snapshot yet: run UPDATE_SNAPSHOTS=1 pytest tests/test_tools.py and review it"
-    assert text == SNAPSHOT.read_text(), "tools/list changed: review, then UPDATE_SNAPSHOTS=1 to accept"
+    assert SNAPSHOT.exists(), f"no snapshot yet: run `{COMMAND}` and review it"
+    assert text == SNAPSHOT.read_text(), f"tools/list changed: run `{COMMAND}`, then review the diff"
 
 
 async def test_every_tool_is_named_titled_annotated_and_typed(shared_sandbox):

@@ -5,6 +5,7 @@ body, codes bound to the resolved request, the hardened confirmation form, and t
 from __future__ import annotations
 
 import json
+from urllib.parse import urlparse
 
 import anyio
 import pytest
@@ -21,6 +22,7 @@ from sipsim_mcp.mcp.state import MemoryStore
 from sipsim_mcp.sandbox import Fault
 from sipsim_mcp.tools.base import WritePlan
 from sipsim_mcp.tools.calls import StartedCall
+from sipsim_mcp.tools.inventory import TOOLS
 
 from .conftest import make_sandbox
 from .mcp_helpers import MODES, answering, connect, data, error_text, writes
@@ -188,6 +190,29 @@ async def test_every_write_accepted_by_sipsim_is_done_audited_and_guarded(varian
 # --- confirm what was shown ----------------------------------------------------------------------
 
 
+async def test_every_write_sends_exactly_the_request_its_preview_showed(sandbox):
+    """One source for both: a write whose preview and request could differ (another endpoint, path or body)
+    fails here."""
+    assert {tool for tool, _ in WRITE_CALLS} == {spec.name for spec in TOOLS if spec.write}
+    prefix = urlparse(sandbox.api_url).path
+    async with connect(sandbox) as (client, _):
+        for tool, arguments in WRITE_CALLS:
+            args = arguments(sandbox)
+            preview = data(await client.call_tool(tool, args))
+            assert preview["outcome"] == "preview", tool
+            before = len(sandbox.requests)
+            done = data(await client.call_tool(tool, {**args, "confirmation_code": preview["confirmation_code"]}))
+            assert done["outcome"] == "done", tool
+            sent = [r for r in sandbox.requests[before:] if r.path.startswith(prefix) and r.method != "GET"]
+            assert len(sent) == 1, tool
+            shown = preview["request"]
+            assert (sent[0].method, sent[0].path, sent[0].body) == (
+                shown["method"],
+                prefix + shown["path"],
+                shown.get("body"),
+            ), tool
+
+
 async def test_a_rename_between_preview_and_confirmation_sends_nothing_and_previews_again(sandbox):
     lead = next(t for t in sandbox.data.tags if t["name"] == "Lead")
     call_id = sandbox.data.calls[-1]["id"]
@@ -290,13 +315,12 @@ async def test_confirmations_waiting_on_a_refused_identical_write_send_it_once_m
     store = SlowStore()
     gate = WriteGate(store=store, codes=ConfirmationCodes(lambda: b"k" * 32), audit=AuditLog(None), mode="preview")
     plan = WritePlan(
-        endpoint=ep.START_CALL,
         summary="Ring +33 6 12 34 56 78",
         body={"phone_id": 101, "number": "+33612345678"},
         finish=lambda response: StartedCall(line="Sales", number="+33612345678", call=InitiatedCall()),
         dedupe_key="101:+33612345678",
     )
-    resolved = Resolved("start_call", RING, plan)
+    resolved = Resolved("start_call", RING, ep.START_CALL, plan)
     sent: list[int] = []
 
     async def send() -> ApiResponse:

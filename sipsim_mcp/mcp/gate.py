@@ -23,7 +23,8 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
-from ..api.client import ApiResponse
+from ..api.client import ApiResponse, SipsimClient
+from ..api.endpoints import Endpoint
 from ..api.errors import SipsimAPIError, SipsimError
 from ..tools.base import PlannedRequest, WritePlan, WriteResult
 from .confirm import CODE_TTL, AuditLog, CodeCheck, ConfirmationCodes, canonical, excerpt
@@ -100,11 +101,21 @@ class Resolved:
 
     tool: str
     arguments: dict[str, Any]  # validated, as JSON (for codes and the audit log)
+    endpoint: Endpoint  # the tool's declared endpoint: previewed, confirmed and sent
     plan: WritePlan
 
     @property
+    def path(self) -> str:
+        return self.endpoint.render(**self.plan.path_params)
+
+    @property
     def request(self) -> PlannedRequest:
-        return PlannedRequest(method=self.plan.endpoint.method, path=self.plan.path, body=self.plan.body)
+        """What is previewed, confirmed and audited; `send` sends exactly this."""
+        return PlannedRequest(method=self.endpoint.method, path=self.path, body=self.plan.body)
+
+    def send(self, api: SipsimClient) -> Awaitable[ApiResponse]:
+        """Send the request: the same endpoint, path parameters and body as `request`."""
+        return api.request(self.endpoint, path_params=self.plan.path_params, json_body=self.plan.body)
 
     @property
     def fingerprint(self) -> str:
@@ -120,7 +131,7 @@ class Resolved:
     def question(self) -> str:
         """What the user is asked: the request's digest makes any change to it a new question."""
         digest = hashlib.sha256(self.fingerprint.encode()).hexdigest()[:8]
-        return f"{self.plan.question}\n\nRequest: {self.plan.endpoint.method} {self.plan.path} (ref {digest})"
+        return f"{self.plan.question}\n\nRequest: {self.endpoint.method} {self.path} (ref {digest})"
 
 
 @dataclass
@@ -253,7 +264,6 @@ class WriteGate:
         self, resolved: Resolved, send: Callable[[], Awaitable[ApiResponse]], output: type[BaseModel]
     ) -> WriteResult[Any]:
         """Send the write once. 2xx: done (whatever the body). 4xx: failed, nothing done. Anything else: unknown."""
-        plan = resolved.plan
         try:
             response = await send()
         except SipsimAPIError as exc:
@@ -273,8 +283,10 @@ class WriteGate:
         except BaseException as exc:
             await self._unknown(resolved, None, type(exc).__name__)
             if isinstance(exc, Exception):
-                failed = f"The request to SIPSIM ({plan.endpoint.method} {plan.path}) failed ({type(exc).__name__})."
-                raise ToolError(f"{failed} {NOT_KNOWN}") from exc
+                request = f"{resolved.endpoint.method} {resolved.path}"
+                raise ToolError(
+                    f"The request to SIPSIM ({request}) failed ({type(exc).__name__}). {NOT_KNOWN}"
+                ) from exc
             raise
         return await self._done(resolved, response, output)
 

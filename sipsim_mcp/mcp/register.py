@@ -1,4 +1,4 @@
-"""Turns inventory rows into MCP tools: typed signatures from the input models, the confirmation flow
+"""Turns tool declarations into MCP tools: typed signatures from the input models, the confirmation flow
 of writes, and SIPSIM failures mapped to messages a model can act on."""
 
 import inspect
@@ -186,7 +186,7 @@ def _write_tool(
         args = _parse(spec, arguments)
         with told(spec):
             planned = cast(WritePlan, await spec.handler(ToolContext(runtime, mcp_ctx), args))
-        return Resolved(spec.name, args.model_dump(mode="json"), planned)
+        return Resolved(spec.name, args.model_dump(mode="json"), spec.endpoint, planned)
 
     _signed(plan, f"plan_{spec.name}", [*tool_params, _context_param()], Resolved)
 
@@ -202,10 +202,8 @@ def _write_tool(
     async def write_tool(
         mcp_ctx: Context, resolved: Resolved, approval: ElicitationResult[ConfirmForm], **arguments: Any
     ) -> CallToolResult:
-        plan = resolved.plan
-
         def send() -> Awaitable[ApiResponse]:
-            return runtime.api.request(plan.endpoint, path_params=plan.path_params, json_body=plan.body)
+            return resolved.send(runtime.api)
 
         with told(spec):
             form = ROUND_TRIP.get() if mcp_ctx.request_state else None

@@ -8,7 +8,7 @@ from ..api import endpoints as ep
 from ..api.client import ApiResponse
 from ..api.models import Summary, Transcription
 from ..api.shaping import Compact, fit
-from .base import ToolContext, WritePlan
+from .base import ToolContext, WritePlan, tool
 from .fields import CallId, ToolInput
 
 DONE_STATES = ("speech_recognized", "speech_stored")
@@ -40,6 +40,17 @@ class TranscriptView(Compact):
     next_offset: int | None = Field(None, description="Pass as offset= to read the rest")
 
 
+@tool(
+    name="get_transcription",
+    title="Get call transcription",
+    endpoint=ep.GET_TRANSCRIPTION,
+    input=TranscriptInput,
+    output=TranscriptView,
+    hints={
+        404: "If the call exists, it has no transcription yet: ask for one with request_transcription (the "
+        "call needs a recording), then read it again in a minute."
+    },
+)
 async def get_transcription(ctx: ToolContext, args: TranscriptInput) -> TranscriptView:
     """Read a call's transcription (request_transcription first if there is none). Long ones come in parts."""
     found, _ = await ctx.api.fetch(ep.GET_TRANSCRIPTION, Transcription, path_params={"call_id": args.call_id})
@@ -64,6 +75,16 @@ class TranscriptionJob(Compact):
     state: str | None = None
 
 
+@tool(
+    name="request_transcription",
+    title="Request call transcription",
+    endpoint=ep.REQUEST_TRANSCRIPTION,
+    input=CallInput,
+    output=TranscriptionJob,
+    write=True,
+    destructive=False,
+    idempotent=True,
+)
 async def request_transcription(ctx: ToolContext, args: CallInput) -> WritePlan:
     """Ask SIPSIM to transcribe a recorded call (takes about 30-60 s for 5 minutes; read it with get_transcription)."""
 
@@ -73,19 +94,39 @@ async def request_transcription(ctx: ToolContext, args: CallInput) -> WritePlan:
         )
 
     return WritePlan(
-        endpoint=ep.REQUEST_TRANSCRIPTION,
         summary=f"Send the recording of call {args.call_id} to SIPSIM for transcription",
         path_params={"call_id": args.call_id},
         finish=finish,
     )
 
 
+@tool(
+    name="get_summary",
+    title="Get call summary",
+    endpoint=ep.GET_SUMMARY,
+    input=CallInput,
+    output=Summary,
+    hints={
+        404: "If the call exists, it has no summary yet: ask for one with request_summary (it needs a "
+        "finished transcription)."
+    },
+)
 async def get_summary(ctx: ToolContext, args: CallInput) -> Summary:
     """Read a call's AI summary (request_summary first if there is none)."""
     found, _ = await ctx.api.fetch(ep.GET_SUMMARY, Summary, path_params={"call_id": args.call_id})
     return found
 
 
+@tool(
+    name="request_summary",
+    title="Request call summary",
+    endpoint=ep.REQUEST_SUMMARY,
+    input=CallInput,
+    output=Summary,
+    write=True,
+    destructive=False,
+    idempotent=True,
+)
 async def request_summary(ctx: ToolContext, args: CallInput) -> WritePlan:
     """Ask SIPSIM for an AI summary of a call (needs its transcription; read it with get_summary)."""
 
@@ -93,7 +134,6 @@ async def request_summary(ctx: ToolContext, args: CallInput) -> WritePlan:
         return Summary.model_validate(response.data or {})
 
     return WritePlan(
-        endpoint=ep.REQUEST_SUMMARY,
         summary=f"Ask SIPSIM to generate an AI summary of call {args.call_id}",
         path_params={"call_id": args.call_id},
         finish=finish,

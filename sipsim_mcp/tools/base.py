@@ -1,4 +1,4 @@
-"""The shape of a tool: its spec (inventory row), the context a handler runs in, and write plans/results."""
+"""The shape of a tool: its declaration (`@tool`), the context a handler runs in, and write plans/results."""
 
 from __future__ import annotations
 
@@ -65,9 +65,9 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class WritePlan:
-    """The exact request a write tool will send, and the sentence a user confirms."""
+    """What a write tool will send to its declared endpoint (path parameters, body), and the sentence a user
+    confirms. The endpoint is the tool's own, never the plan's: the request previewed is the request sent."""
 
-    endpoint: Endpoint
     summary: str  # what will happen, as a short imperative phrase without a full stop
     finish: Callable[[ApiResponse], BaseModel]  # SIPSIM's answer, decoded into the tool's result
     path_params: Mapping[str, object] = field(default_factory=dict)
@@ -83,10 +83,6 @@ class WritePlan:
     @property
     def statement(self) -> str:
         return f"{self.summary}. {self.detail}".strip()
-
-    @property
-    def path(self) -> str:
-        return self.endpoint.render(**self.path_params)
 
 
 class PlannedRequest(Compact):
@@ -123,7 +119,7 @@ PlanHandler = Callable[[ToolContext, Any], Awaitable[WritePlan]]
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """One row of the inventory: everything the server needs to list, guard and run a tool."""
+    """One tool, as declared beside its handler: everything the server needs to list, guard and run it."""
 
     name: str
     title: str
@@ -164,41 +160,45 @@ class ToolSpec:
         return missing + [scope for scope in self.also_needs if scope not in configured]
 
 
-def read(
-    name: str,
-    title: str,
-    endpoint: Endpoint,
-    input: type[BaseModel],
-    output: type[BaseModel],
-    handler: ReadHandler,
-    **options: Any,
-) -> ToolSpec:
-    """An inventory row for a read-only tool."""
-    return ToolSpec(name, title, endpoint, input, output, handler, **options)
-
-
-def write(
-    name: str,
-    title: str,
-    endpoint: Endpoint,
-    input: type[BaseModel],
-    output: type[BaseModel],
-    handler: PlanHandler,
+def tool(
     *,
-    destructive: bool,
-    idempotent: bool,
-    **options: Any,
-) -> ToolSpec:
-    """An inventory row for a write tool: confirmed before it acts."""
-    return ToolSpec(
-        name,
-        title,
-        endpoint,
-        input,
-        output,
-        handler,
-        write=True,
-        destructive=destructive,
-        idempotent=idempotent,
-        **options,
-    )
+    name: str,
+    title: str,
+    endpoint: Endpoint,
+    input: type[BaseModel],
+    output: type[BaseModel],
+    write: bool = False,
+    destructive: bool | None = None,
+    idempotent: bool | None = None,
+    open_world: bool = False,
+    also_needs: tuple[str, ...] = (),
+    hints: Mapping[int, str] | None = None,
+    view: str | None = None,
+) -> Callable[[ReadHandler | PlanHandler], ToolSpec]:
+    """Declare the handler below as a tool; its docstring is the description a model reads.
+
+    A write tool's handler returns the `WritePlan` for `endpoint`, and says whether it is `destructive` and
+    `idempotent`. `also_needs`: scopes its name lookups need besides the endpoint's. `hints`: the next step
+    a model reads after SIPSIM answers with that HTTP status. `view`: the MCP App resource that draws it.
+    """
+    if write and (destructive is None or idempotent is None):
+        raise TypeError(f"The write tool {name} must say whether it is destructive and idempotent")
+
+    def declare(handler: ReadHandler | PlanHandler) -> ToolSpec:
+        return ToolSpec(
+            name=name,
+            title=title,
+            endpoint=endpoint,
+            input=input,
+            output=output,
+            handler=handler,
+            write=write,
+            destructive=bool(destructive),
+            idempotent=True if idempotent is None else idempotent,
+            open_world=open_world,
+            also_needs=also_needs,
+            hints=hints or {},
+            view=view,
+        )
+
+    return declare

@@ -17,9 +17,10 @@ from ..api.numbers import display_number, format_number, normalize_number
 from ..api.shaping import Compact, fit
 from ..language.directory import LookupFailed, line_label, tag_label
 from ..language.windows import TimeWindow
-from .base import ToolContext, WritePlan
+from .base import ToolContext, WritePlan, tool
 from .fields import CallId, LineRef, Page, PhoneNumber, TagRef, ToolInput, Zone
 from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, TagNames, cursor_for, resolve_filters
+from .views import CALLS_DASHBOARD
 
 CallField = Literal[
     "time",
@@ -145,6 +146,14 @@ class CallPage(Compact):
     note: str | None = None
 
 
+@tool(
+    name="list_calls",
+    title="List calls",
+    endpoint=ep.LIST_CALLS,
+    input=ListCallsInput,
+    output=CallPage,
+    view=CALLS_DASHBOARD,
+)
 async def list_calls(ctx: ToolContext, args: ListCallsInput) -> CallPage:
     """List calls in a time window, newest first, as compact rows.
 
@@ -216,6 +225,13 @@ class CallDetail(Compact):
     full: dict[str, Any] | None = Field(None, description="The call exactly as SIPSIM returns it (detail=full)")
 
 
+@tool(
+    name="get_call",
+    title="Get call",
+    endpoint=ep.GET_CALL,
+    input=GetCallInput,
+    output=CallDetail,
+)
 async def get_call(ctx: ToolContext, args: GetCallInput) -> CallDetail:
     """Get one call by id: who called whom, when, on which line, outcome, duration, tags."""
     found, _ = await ctx.api.fetch(ep.GET_CALL, Call, path_params={"call_id": args.call_id})
@@ -243,6 +259,18 @@ class StartedCall(Compact):
     call: InitiatedCall
 
 
+@tool(
+    name="start_call",
+    title="Start a call (click-to-call)",
+    endpoint=ep.START_CALL,
+    input=StartCallInput,
+    output=StartedCall,
+    write=True,
+    destructive=False,
+    idempotent=False,
+    open_world=True,
+    also_needs=("phones.read",),
+)
 async def start_call(ctx: ToolContext, args: StartCallInput) -> WritePlan:
     """Click-to-call: ring a line's phone, then dial the number when it answers. Rings a real phone.
 
@@ -261,7 +289,6 @@ async def start_call(ctx: ToolContext, args: StartCallInput) -> WritePlan:
         return StartedCall(line=label, number=number, call=InitiatedCall.model_validate(response.data or {}))
 
     return WritePlan(
-        endpoint=ep.START_CALL,
         summary=f"Ring {format_number(number)} from line {label}",
         detail="The line's phone rings first; when it answers, SIPSIM dials the number.",
         body={"phone_id": line.id, "number": number},
@@ -289,12 +316,22 @@ def _tagged(names: TagNames) -> Callable[[ApiResponse], TaggedCall]:
     return finish
 
 
+@tool(
+    name="tag_call",
+    title="Tag a call",
+    endpoint=ep.TAG_CALL,
+    input=CallTagInput,
+    output=TaggedCall,
+    write=True,
+    destructive=False,
+    idempotent=True,
+    also_needs=("tags.read",),
+)
 async def tag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
     """Add a tag to a call (by tag name or id). Adding a tag the call already has changes nothing."""
     tag = await ctx.directory.tag(args.tag)
     names = TagNames.known(await ctx.directory.tags())
     return WritePlan(
-        endpoint=ep.TAG_CALL,
         summary=f"Add the tag {tag_label(tag)} to call {args.call_id}",
         path_params={"call_id": args.call_id},
         body={"tag_id": tag.id},
@@ -302,12 +339,22 @@ async def tag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
     )
 
 
+@tool(
+    name="untag_call",
+    title="Remove a tag from a call",
+    endpoint=ep.UNTAG_CALL,
+    input=CallTagInput,
+    output=TaggedCall,
+    write=True,
+    destructive=True,
+    idempotent=True,
+    also_needs=("tags.read",),
+)
 async def untag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
     """Remove a tag from a call (by tag name or id)."""
     tag = await ctx.directory.tag(args.tag)
     names = TagNames.known(await ctx.directory.tags())
     return WritePlan(
-        endpoint=ep.UNTAG_CALL,
         summary=f"Remove the tag {tag_label(tag)} from call {args.call_id}",
         path_params={"call_id": args.call_id, "tag_id": tag.id},
         finish=_tagged(names),

@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from ..api import endpoints as ep
 from ..api.models import Call
 from ..api.numbers import display_number
 from ..api.shaping import Compact, fit
 from ..language.windows import WEEKDAYS, TimeWindow
-from .base import ToolContext
+from .base import ToolContext, tool
 from .scan import AppliedFilters, CallFilters, Scan, TagNames, resolve_filters
+from .views import CALLS_DASHBOARD
 
 GroupKey = Literal["call_type", "status", "direction", "line", "employee", "tag", "day", "weekday", "hour"]
 CHRONOLOGICAL = frozenset({"day", "weekday", "hour"})
@@ -398,6 +400,14 @@ class CallSummary(Compact):
     note: str | None = None
 
 
+@tool(
+    name="summarize_calls",
+    title="Summarize calls",
+    endpoint=ep.LIST_CALLS,
+    input=SummarizeInput,
+    output=CallSummary,
+    view=CALLS_DASHBOARD,
+)
 async def summarize_calls(ctx: ToolContext, args: SummarizeInput) -> CallSummary:
     """Count and measure calls on the server: totals, answered/missed counts and rates, talk and wait times,
     grouped by up to two of call_type, status, direction, line, employee, tag, day, weekday, hour, plus the

@@ -12,7 +12,7 @@ from ..api.models import Id, Phone
 from ..api.numbers import display_number, format_number, normalize_number
 from ..api.shaping import Compact, fit
 from ..language.directory import line_label
-from .base import ToolContext, WritePlan
+from .base import ToolContext, WritePlan, tool
 from .fields import LineRef, ToolInput
 
 OFF = "off"
@@ -77,6 +77,13 @@ class LineList(Compact):
     omitted: int | None = None
 
 
+@tool(
+    name="list_phones",
+    title="List phone lines",
+    endpoint=ep.LIST_PHONES,
+    input=ListPhonesInput,
+    output=LineList,
+)
 async def list_phones(ctx: ToolContext, args: ListPhonesInput) -> LineList:
     """List the account's phone lines: name, extension, number, status and main settings."""
     phones = [phone async for phone in ctx.api.items(ep.LIST_PHONES, Phone, params={"status": args.status})]
@@ -89,6 +96,13 @@ class GetPhoneInput(ToolInput):
     line: LineRef
 
 
+@tool(
+    name="get_phone",
+    title="Get phone line",
+    endpoint=ep.GET_PHONE,
+    input=GetPhoneInput,
+    output=Phone,
+)
 async def get_phone(ctx: ToolContext, args: GetPhoneInput) -> Phone:
     """Get one line with all its settings (recording, voicemail, forwarding, caller id, group)."""
     line = await ctx.directory.line(args.line)
@@ -162,6 +176,17 @@ def _number_or_off(text: str, region: str | None) -> str | None:
     return None if text.strip().lower() == OFF else normalize_number(text, region)
 
 
+@tool(
+    name="update_phone",
+    title="Update phone line settings",
+    endpoint=ep.UPDATE_PHONE,
+    input=UpdatePhoneInput,
+    output=Phone,
+    write=True,
+    destructive=True,
+    idempotent=True,
+    also_needs=("phones.read",),
+)
 async def update_phone(ctx: ToolContext, args: UpdatePhoneInput) -> WritePlan:
     """Change a line's settings: call recording, voicemail, forwarding (all calls or unanswered ones), caller id.
 
@@ -213,7 +238,6 @@ async def update_phone(ctx: ToolContext, args: UpdatePhoneInput) -> WritePlan:
         return Phone.model_validate(response.data or {})
 
     return WritePlan(
-        endpoint=ep.UPDATE_PHONE,
         summary=f"On line {line_label(line)}: " + "; ".join(changes),
         path_params={"phone_id": line.id},
         body=body,

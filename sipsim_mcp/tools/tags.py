@@ -11,7 +11,7 @@ from ..api.client import ApiResponse
 from ..api.models import Deleted, Tag
 from ..api.shaping import Compact, fit
 from ..language.directory import quoted, tag_label
-from .base import ToolContext, WritePlan
+from .base import ToolContext, WritePlan, tool
 from .fields import HexColor, NoInput, TagName, TagRef, ToolInput
 
 DEFAULT_COLOR = "#6B7280"
@@ -22,6 +22,13 @@ class TagList(Compact):
     omitted: int | None = None
 
 
+@tool(
+    name="list_tags",
+    title="List tags",
+    endpoint=ep.LIST_TAGS,
+    input=NoInput,
+    output=TagList,
+)
 async def list_tags(ctx: ToolContext, args: NoInput) -> TagList:
     """List the account's tags (id, name, colour, description)."""
     tags = await ctx.directory.tags(fresh=True)
@@ -44,6 +51,17 @@ class CreateTagInput(ToolInput):
     description: str | None = Field(None, max_length=500)
 
 
+@tool(
+    name="create_tag",
+    title="Create tag",
+    endpoint=ep.CREATE_TAG,
+    input=CreateTagInput,
+    output=Tag,
+    write=True,
+    destructive=False,
+    idempotent=False,
+    hints={409: "A tag with that name already exists: use it (list_tags shows its id) instead of creating it."},
+)
 async def create_tag(ctx: ToolContext, args: CreateTagInput) -> WritePlan:
     """Create a tag. If a tag with that name exists, use it instead (list_tags)."""
     body: dict[str, Any] = {"name": args.name.strip()}
@@ -52,7 +70,6 @@ async def create_tag(ctx: ToolContext, args: CreateTagInput) -> WritePlan:
     if args.description is not None:
         body["description"] = args.description
     return WritePlan(
-        endpoint=ep.CREATE_TAG,
         summary=f"Create the tag {quoted(body['name'])} (colour {body.get('color', DEFAULT_COLOR)})",
         body=body,
         finish=_tag_result(ctx),
@@ -72,6 +89,18 @@ class UpdateTagInput(ToolInput):
         return self
 
 
+@tool(
+    name="update_tag",
+    title="Update tag",
+    endpoint=ep.UPDATE_TAG,
+    input=UpdateTagInput,
+    output=Tag,
+    write=True,
+    destructive=False,
+    idempotent=True,
+    also_needs=("tags.read",),
+    hints={409: "Another tag already has that name: pick another name, or use the existing tag."},
+)
 async def update_tag(ctx: ToolContext, args: UpdateTagInput) -> WritePlan:
     """Rename a tag or change its colour or description."""
     tag = await ctx.directory.tag(args.tag)
@@ -87,7 +116,6 @@ async def update_tag(ctx: ToolContext, args: UpdateTagInput) -> WritePlan:
         body["description"] = args.description
         changes.append("new description")
     return WritePlan(
-        endpoint=ep.UPDATE_TAG,
         summary=f"Change the tag {tag_label(tag)}: " + ", ".join(changes),
         path_params={"tag_id": tag.id},
         body=body,
@@ -104,6 +132,17 @@ class DeletedTag(Compact):
     deleted: bool = True
 
 
+@tool(
+    name="delete_tag",
+    title="Delete tag",
+    endpoint=ep.DELETE_TAG,
+    input=DeleteTagInput,
+    output=DeletedTag,
+    write=True,
+    destructive=True,
+    idempotent=True,
+    also_needs=("tags.read",),
+)
 async def delete_tag(ctx: ToolContext, args: DeleteTagInput) -> WritePlan:
     """Delete a tag. It is removed from every call that carries it; this cannot be undone."""
     tag = await ctx.directory.tag(args.tag)
@@ -114,7 +153,6 @@ async def delete_tag(ctx: ToolContext, args: DeleteTagInput) -> WritePlan:
         return DeletedTag(tag=tag)
 
     return WritePlan(
-        endpoint=ep.DELETE_TAG,
         summary=f"Delete the tag {tag_label(tag)}",
         detail="It is removed from every call that carries it; this cannot be undone.",
         path_params={"tag_id": tag.id},
