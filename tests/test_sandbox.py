@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import copy
 import functools
 import json
 import re
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sipsim_mcp.sandbox import ALL_SCOPES, ClientSpec, Fault, Sandbox, SandboxConfig
+from sipsim_mcp.sandbox import ALL_SCOPES, ClientSpec, Fault, Sandbox, SandboxConfig, dataset
 from sipsim_mcp.sandbox.dataset import build_dataset, iso, paris_tz
 
 ANCHOR = datetime(2025, 6, 30, 12, 0, tzinfo=timezone.utc)
@@ -130,12 +131,36 @@ def external(call: dict[str, Any]) -> str:
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
     config = SandboxConfig(anchor=ANCHOR, calls=800)
-    first, second = build_dataset(config), build_dataset(SandboxConfig(anchor=ANCHOR, calls=800))
+    first = build_dataset(config)
+    dataset._seeded.cache_clear()  # generated again, not copied from the first build
+    second = build_dataset(SandboxConfig(anchor=ANCHOR, calls=800))
     assert first.calls == second.calls
     assert first.transcriptions == second.transcriptions and first.summaries == second.summaries
     assert first.phones == second.phones and first.tags == second.tags
     other = build_dataset(SandboxConfig(anchor=ANCHOR, calls=800, seed=8))
     assert [c["start_time"] for c in other.calls] != [c["start_time"] for c in first.calls]
+
+
+def test_simulators_of_one_config_share_no_data() -> None:
+    config = SandboxConfig(anchor=ANCHOR, calls=800)
+    changed, untouched = Sandbox(config), Sandbox(config)
+    before = copy.deepcopy(untouched.data)
+    data = changed.data
+    call = next(c for c in data.calls if c["tags"])
+    call["tags"][0]["name"] = "Changed"
+    call["tags"].append({"id": 99, "name": "Added"})
+    call["status"] = "CANCEL"
+    next(iter(data.transcriptions.values()))["payload"][0]["text"] = "changed"
+    next(iter(data.summaries.values()))["summary"] = "changed"
+    data.phones[0]["name"] = "Changed"
+    data.tags.append({"id": 99, "name": "Added"})
+    data.employee_phones[next(iter(data.employee_phones))].append(999)
+    data.account["company_name"] = "Changed"
+    data.webhooks_enabled.clear()
+    data.next_tag_id += 1
+    assert untouched.data == before
+    assert Sandbox(config).data == before
+    assert data != before
 
 
 def test_build_is_fast() -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import random
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from itertools import pairwise
+from typing import Any
 
 from .config import JSON, WEBHOOK_EVENTS, SandboxConfig
 from .reference import (
@@ -87,6 +89,21 @@ class SandboxData:
     def employee(self, employee_id: int) -> JSON | None:
         """The employee with this id, or None."""
         return next((e for e in self.employees if e["id"] == employee_id), None)
+
+    def copy(self) -> SandboxData:
+        """An independent copy: changing one never shows in the other (about ten times cheaper than a build)."""
+        public = [f.name for f in fields(self) if not f.name.startswith("_")]  # the indexes are rebuilt
+        return replace(self, **{name: _copied(getattr(self, name)) for name in public})
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of wire-shaped data (dicts and lists of immutable values)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if kind is list:
+        return [_copied(item) for item in value]
+    return value
 
 
 def iso(dt: datetime) -> str:
@@ -355,14 +372,21 @@ def _zipf(pool: list[_Caller], s: float, offset: float, boost: float) -> tuple[l
 
 
 def build_dataset(config: SandboxConfig) -> SandboxData:
-    """Build the seeded data set described by ``config`` (deterministic)."""
+    """The seeded data set described by ``config`` (deterministic): built once per process for each
+    distinct config, then copied, so many simulators of one config (tests, benchmarks) start fast."""
     anchor = config.anchor or start_of_day(datetime.now(timezone.utc))
     if anchor.tzinfo is None:
         raise ValueError("SandboxConfig.anchor must be an aware datetime")
     anchor = anchor.astimezone(timezone.utc).replace(microsecond=0)
-    rng = random.Random(config.seed)
+    return _seeded(config.seed, config.calls, config.days, anchor, config.webhook_url).copy()
+
+
+@lru_cache(maxsize=8)
+def _seeded(seed: int, n_calls: int, days: int, anchor: datetime, webhook_url: str | None) -> SandboxData:
+    """The pristine data set of these knobs; never handed out (only copies of it are)."""
+    rng = random.Random(seed)
     tz = paris_tz()
-    start = anchor - timedelta(days=config.days)
+    start = anchor - timedelta(days=days)
 
     phones = phone_rows()
     for i, p in enumerate(phones):
@@ -382,7 +406,7 @@ def build_dataset(config: SandboxConfig) -> SandboxData:
     general, german = _callers(rng)
     zg, zd = _zipf(general, 1.05, 4.0, 1.35), _zipf(german, 1.0, 1.5, 1.0)
     staff = _employee_picker()
-    raw: list[tuple[JSON, _Caller, int]] = [_make_call(gen, zg, zd, staff, by_id) for _ in range(config.calls)]
+    raw: list[tuple[JSON, _Caller, int]] = [_make_call(gen, zg, zd, staff, by_id) for _ in range(n_calls)]
     raw.sort(key=lambda r: r[0]["start_time"])
     used_pbx: set[str] = set()
     calls: list[JSON] = []
@@ -442,8 +466,8 @@ def build_dataset(config: SandboxConfig) -> SandboxData:
         calls=calls,
         transcriptions=transcriptions,
         summaries=summaries,
-        webhook_url=config.webhook_url,
-        webhooks_enabled=["incoming_call_start", "incoming_call_end"] if config.webhook_url else [],
+        webhook_url=webhook_url,
+        webhooks_enabled=["incoming_call_start", "incoming_call_end"] if webhook_url else [],
         next_tag_id=len(tags) + 1,
         next_summary_id=len(summaries) + 1,
         next_call_id=FIRST_CALL_ID + len(calls),
