@@ -37,8 +37,25 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+class OnDemandSandbox(Sandbox):
+    """A simulator that opens its loopback socket when a test first asks for its address (a subprocess, a
+    plain HTTP client, a timeout); clients in the test process call its app directly, with no socket."""
+
+    _opened = False
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
+        self._opened = True
+        return super().start(host, port)
+
+    @property
+    def base_url(self) -> str:
+        if not self._opened:
+            self.start()
+        return super().base_url
+
+
 def make_sandbox(**options: Any) -> Sandbox:
-    return Sandbox(SandboxConfig(**{"anchor": NOW, "variant": VARIANT, **options})).start()
+    return OnDemandSandbox(SandboxConfig(**{"anchor": NOW, "variant": VARIANT, **options}))
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +72,13 @@ def sandbox() -> Iterator[Sandbox]:
     sandbox = make_sandbox()
     yield sandbox
     sandbox.stop()
+
+
+class Waits(list[float]):
+    """A retry policy's sleep that waits for nothing and keeps the seconds it was asked to wait."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 #: Settings for a server that talks to one of these simulators (its demo client, every scope, Paris time).

@@ -17,10 +17,11 @@ from mcp.client import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestParams, ElicitResult
 
 from sipsim_mcp.api.client import SipsimClient
+from sipsim_mcp.api.retry import RetryPolicy
 from sipsim_mcp.mcp.server import SipsimServer, build_server
 from sipsim_mcp.sandbox import Sandbox
 
-from .conftest import NOW, settings_for
+from .conftest import NOW, Waits, settings_for
 
 MODES = ["auto", "legacy"]
 
@@ -37,25 +38,29 @@ def answering(action: str, content: dict[str, Any] | None = None, seen: list[str
     return callback
 
 
+#: Where a server finds a simulator it calls in process (the host is never dialled).
+IN_PROCESS = SimpleNamespace(api_url="http://127.0.0.1/api/v2", token_url="http://127.0.0.1/oauth/token")
+
+
 @asynccontextmanager
 async def connect(
-    sandbox: Sandbox, *, mode: str = "auto", elicitation=None, **overrides: Any
+    sandbox: Sandbox,
+    *,
+    mode: str = "auto",
+    elicitation=None,
+    over_http: bool = False,
+    waits: Waits | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[Client, SipsimServer]]:
-    settings = settings_for(sandbox, **overrides)
-    async with SipsimClient(settings) as api:
+    """A real MCP client (in memory) on the server built on `sandbox`. The server calls the simulator's app in
+    process, or over loopback HTTP with `over_http` (for what only a socket does: timeouts, disconnects).
+    Its retries wait for nothing: the waits they asked for go to `waits`."""
+    settings = settings_for(sandbox if over_http else IN_PROCESS, **overrides)
+    transport = None if over_http else httpx.ASGITransport(app=sandbox.app)
+    retry = RetryPolicy(sleep=Waits() if waits is None else waits)
+    async with SipsimClient(settings, transport=transport, retry=retry) as api:
         server = build_server(settings, api=api, now=lambda: NOW)
         async with Client(server, mode=mode, elicitation_callback=elicitation) as client:
-            yield client, server
-
-
-@asynccontextmanager
-async def connect_in_process(sandbox: Sandbox, **overrides: Any) -> AsyncIterator[tuple[Client, SipsimServer]]:
-    """Like `connect`, with the simulator called in process (no socket; for tests of what is read, not of HTTP)."""
-    where = SimpleNamespace(api_url="http://127.0.0.1/api/v2", token_url="http://127.0.0.1/oauth/token")
-    settings = settings_for(where, **overrides)
-    async with SipsimClient(settings, transport=httpx.ASGITransport(app=sandbox.app)) as api:
-        server = build_server(settings, api=api, now=lambda: NOW)
-        async with Client(server) as client:
             yield client, server
 
 

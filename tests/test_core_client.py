@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 import anyio
@@ -16,7 +17,7 @@ from sipsim_mcp.api.models import Account, Call, Tag
 from sipsim_mcp.api.retry import RetryPolicy
 from sipsim_mcp.sandbox import ClientSpec, Fault, Sandbox, SandboxConfig
 
-from .conftest import NOW, settings_for
+from .conftest import NOW, Waits, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -41,9 +42,10 @@ def api_requests(sandbox: Sandbox, path_prefix: str = "/api/v2"):
     return [r for r in sandbox.requests if r.path.startswith(path_prefix)]
 
 
-def client_for(sandbox: Sandbox, **overrides) -> SipsimClient:
+def client_for(sandbox: Sandbox, waits: Waits | None = None, **overrides) -> SipsimClient:
+    """A client of `sandbox` whose retries wait for nothing (the waits they asked for go to `waits`)."""
     clock = overrides.pop("clock", None)
-    options = {"retry": FAST_RETRY}
+    options = {"retry": replace(FAST_RETRY, sleep=Waits() if waits is None else waits)}
     if clock is not None:
         options["clock"] = clock
     return SipsimClient(settings_for(sandbox, **overrides), **options)
@@ -220,12 +222,13 @@ async def test_pagination_walks_thousands_of_calls_exactly_once(shared_sandbox):
 
 async def test_a_get_is_retried_after_429_honouring_retry_after(sandbox):
     sandbox.add_fault(Fault(method="GET", path="/api/v2/tags", status=429, headers={"Retry-After": "1"}))
-    async with client_for(sandbox) as api:
+    waits = Waits()
+    async with client_for(sandbox, waits) as api:
         response = await api.request(ep.LIST_TAGS)
     assert response.status == 200
     first, second = api_requests(sandbox)
     assert (first.status, second.status) == (429, 200)
-    assert second.time - first.time >= 1.0
+    assert waits == [1.0]
 
 
 async def test_a_retry_after_beyond_the_budget_fails_at_once_and_says_when(sandbox):
@@ -239,11 +242,14 @@ async def test_a_retry_after_beyond_the_budget_fails_at_once_and_says_when(sandb
 
 async def test_gets_are_retried_on_5xx_a_bounded_number_of_times(sandbox):
     sandbox.add_fault(Fault(method="GET", path="/api/v2/tags", status=503, times=100))
-    async with client_for(sandbox) as api:
+    waits = Waits()
+    async with client_for(sandbox, waits) as api:
         with pytest.raises(SipsimAPIError) as failure:
             await api.request(ep.LIST_TAGS)
     assert failure.value.status == 503
     assert len(api_requests(sandbox)) == FAST_RETRY.attempts
+    # backing off between tries: half to all of 0.05 s, 0.1 s, then 0.2 s (the longest it waits)
+    assert all(ceiling / 2 <= wait <= ceiling for wait, ceiling in zip(waits, [0.05, 0.1, 0.2], strict=True))
 
 
 async def test_a_post_is_never_sent_twice(sandbox):
@@ -276,9 +282,11 @@ async def test_a_malformed_body_is_a_clear_error(sandbox):
 
 async def test_a_failing_token_endpoint_is_retried(sandbox):
     sandbox.add_fault(Fault(path="/oauth/token", status=503, headers={"Retry-After": "0"}))
-    async with client_for(sandbox) as api:
+    waits = Waits()
+    async with client_for(sandbox, waits) as api:
         assert (await api.request(ep.LIST_TAGS)).status == 200
     assert [r.status for r in token_requests(sandbox)] == [503, 200]
+    assert len(waits) == 1
 
 
 async def test_an_unreachable_api_is_a_clear_error():

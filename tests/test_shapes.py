@@ -22,7 +22,7 @@ from sipsim_mcp.sandbox import VARIANTS, Sandbox, SandboxConfig
 from sipsim_mcp.tools.calls import ALL_FIELDS as CALL_FIELDS
 
 from .conftest import NOW, settings_for
-from .mcp_helpers import connect_in_process, data, error_text
+from .mcp_helpers import connect, data, error_text
 
 CALLS = 2000
 WINDOW = "last_30_days"
@@ -80,7 +80,7 @@ async def collect(sandbox: Sandbox) -> dict[str, Any]:
         return f"{prefix}_{value}" if string_ids else value
 
     out: dict[str, Any] = {}
-    async with connect_in_process(sandbox) as (client, _):
+    async with connect(sandbox) as (client, _):
         for name, (tool, args) in scenarios(known_ids(sandbox), id_of).items():
             out[name] = data(await client.call_tool(tool, args))
         first = out["calls"]["calls"][0]["id"]
@@ -164,7 +164,7 @@ async def test_an_unreadable_answer_is_reported_as_sipsim_s_never_as_invalid_arg
     sandbox.data.account["id"] = {"unexpected": "object"}
     newest = sandbox.data.calls[-1]
     newest["id"] = None  # a call without an id: left out and counted, the rest still listed
-    async with connect_in_process(sandbox) as (client, _):
+    async with connect(sandbox) as (client, _):
         text = error_text(await client.call_tool("get_account", {}))
         page = data(await client.call_tool("list_calls", {"limit": 5}))
         summary = data(await client.call_tool("summarize_calls", {}))
@@ -182,7 +182,7 @@ def test_a_full_page_without_pagination_is_never_called_complete():
         assert comparable(got[name]) == comparable(standard[name]), name
 
     async def whole_history() -> tuple[dict[str, Any], dict[str, Any]]:
-        async with connect_in_process(simulator("never_paginated")) as (client, _):
+        async with connect(simulator("never_paginated")) as (client, _):
             summary = data(await client.call_tool("summarize_calls", {"since": "last_180_days"}))
             quiet_line = {"since": "last_180_days", "line": "Night Line", "limit": 50}
             calls = data(await client.call_tool("list_calls", quiet_line))
@@ -204,7 +204,7 @@ async def test_every_write_tool_works_against(variant):
     from .test_writes import WRITE_CALLS
 
     sandbox = simulator(variant)
-    async with connect_in_process(sandbox, confirm_writes="host") as (client, _):
+    async with connect(sandbox, confirm_writes="host") as (client, _):
         for tool, arguments in WRITE_CALLS:
             answer = data(await client.call_tool(tool, arguments(sandbox)))
             assert answer["outcome"] == "done" and "result" in answer, (tool, answer)
@@ -217,7 +217,7 @@ async def test_every_write_tool_works_against(variant):
 async def test_tags_given_as_string_ids_are_shown_by_name():
     """`string_ids` with `tags_as_ids`: a call's tags are bare strings like tag_5, which are ids, not names."""
     sandbox = simulator("string_ids,tags_as_ids")
-    async with connect_in_process(sandbox) as (client, _):
+    async with connect(sandbox) as (client, _):
         rows = data(await client.call_tool("list_calls", {"since": WINDOW, "tags": ["VIP"], "fields": ["tags"]}))
     assert rows["calls"] and all("VIP" in row["tags"] for row in rows["calls"])
 
@@ -265,7 +265,7 @@ async def test_a_model_that_fails_inside_a_tool_is_never_called_invalid_argument
 
     monkeypatch.setattr(calls, "call_row", unreadable)
     sandbox = simulator("standard")
-    async with connect_in_process(sandbox) as (client, _):
+    async with connect(sandbox) as (client, _):
         text = error_text(await client.call_tool("list_calls", {"limit": 3}))
     assert "Invalid arguments" not in text and "fix the arguments" not in text
     assert (

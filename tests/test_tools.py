@@ -14,7 +14,7 @@ from sipsim_mcp.app.catalog import COMMAND
 from sipsim_mcp.sandbox import ClientSpec, Fault, Sandbox, SandboxConfig
 from sipsim_mcp.tools.inventory import TOOLS
 
-from .conftest import NOW
+from .conftest import NOW, Waits
 from .mcp_helpers import MODES, connect, data, error_text, writes
 
 pytestmark = pytest.mark.anyio
@@ -288,9 +288,13 @@ async def test_a_scope_sipsim_did_not_grant_is_explained_without_an_api_call():
 
 async def test_sipsim_down_is_an_error_result_not_a_protocol_error(sandbox):
     sandbox.add_fault(Fault(path="/api/v2/tags", status=503, times=100))
-    async with connect(sandbox) as (client, _):
+    waits = Waits()
+    async with connect(sandbox, waits=waits) as (client, _):
         text = error_text(await client.call_tool("list_tags", {}))
     assert "503" in text and "try again" in text
+    assert [r.status for r in sandbox.requests if r.path == "/api/v2/tags"] == [503] * 4
+    # four tries over about three seconds: waits of half to all of 0.5 s, 1 s and 2 s in between
+    assert all(ceiling / 2 <= wait <= ceiling for wait, ceiling in zip(waits, [0.5, 1, 2], strict=True))
 
 
 async def test_a_failed_write_says_the_outcome_is_unknown(sandbox):

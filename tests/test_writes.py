@@ -105,7 +105,7 @@ async def test_twenty_concurrent_confirmations_of_the_same_call_ring_once(sandbo
 
 async def test_a_write_that_timed_out_is_not_sent_again(sandbox):
     sandbox.add_fault(Fault(method="POST", path="/api/v2/calls", delay=3))
-    async with connect(sandbox, confirm_writes="host", timeout=0.5) as (client, _):
+    async with connect(sandbox, confirm_writes="host", timeout=0.5, over_http=True) as (client, _):
         first = error_text(await client.call_tool("start_call", RING))
         again = error_text(await client.call_tool("start_call", RING))
     assert "not known whether the change was made" in first

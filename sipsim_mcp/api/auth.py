@@ -142,7 +142,7 @@ class TokenProvider:
             if attempt == self._retry.attempts or spent + wait > self._retry.budget:
                 raise problem
             logger.info("Token request failed (%s); retrying in %.1f s", problem, wait)
-            await anyio.sleep(wait)
+            await self._retry.sleep(wait)
             spent += wait
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, TypeVar
 
-import anyio
 import httpx
 from pydantic import BaseModel, ValidationError
 
@@ -223,7 +222,7 @@ class SipsimClient:
             if not retryable or attempt == self._retry.attempts or waited + wait > self._retry.budget:
                 raise failure
             logger.info("%s; retrying in %.1f s (try %d of %d)", failure, wait, attempt + 1, self._retry.attempts)
-            await anyio.sleep(wait)
+            await self._retry.sleep(wait)
             waited += wait
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+
+import anyio
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """At most `attempts` tries and `budget` seconds of waiting in all."""
+    """At most `attempts` tries and `budget` seconds of waiting in all; `sleep` waits between tries."""
 
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
     budget: float = 30.0
+    sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, compare=False, repr=False)
 
     def backoff(self, attempt: int) -> float:
         """Delay before try `attempt + 1` (attempt counts from 1): exponential with jitter."""
