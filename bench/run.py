@@ -56,11 +56,9 @@ from sipsim_mcp.api import endpoints as ep  # noqa: E402
 from sipsim_mcp.api.client import SipsimClient  # noqa: E402
 from sipsim_mcp.api.config import DEFAULT_SCOPES, KNOWN_SCOPES  # noqa: E402
 from sipsim_mcp.app.demo import simulator_settings  # noqa: E402
-from sipsim_mcp.language.directory import Directory  # noqa: E402
-from sipsim_mcp.mcp.register import make_tool  # noqa: E402
+from sipsim_mcp.mcp.register import signature  # noqa: E402
 from sipsim_mcp.mcp.server import build_server  # noqa: E402
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig  # noqa: E402
-from sipsim_mcp.tools.base import Runtime  # noqa: E402
 from sipsim_mcp.tools.inventory import TOOLS_BY_NAME  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
@@ -138,7 +136,6 @@ async def bench_tools_list(sandbox: Sandbox) -> dict[str, Any]:
         settings = simulator_settings(sandbox, scopes=" ".join(sorted(scopes)))
         async with SipsimClient(settings) as api:
             server = build_server(settings, api=api, now=lambda: NOW)
-            runtime = Runtime(settings=settings, api=api, directory=Directory(api), now=lambda: NOW)
             async with Client(server) as client:
                 tools = [
                     t.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -147,7 +144,7 @@ async def bench_tools_list(sandbox: Sandbox) -> dict[str, Any]:
             sdk = []
             for tool in tools:  # the SDK's own schemas for the same functions and result models
                 spec = TOOLS_BY_NAME[tool["name"]]
-                derived = Tool.from_function(make_tool(spec, runtime, server.gate))
+                derived = Tool.from_function(signature(spec, server.gate.mode))
                 annotations = {**tool["annotations"], "title": spec.title}
                 sdk.append(
                     {

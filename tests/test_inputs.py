@@ -3,9 +3,25 @@ error before any request (not even a token request), and a long bad value is ech
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
-from .mcp_helpers import connect, error_text
+import pytest
+from mcp import Client
+from mcp.server import MCPServer
+from pydantic import BaseModel, field_validator
+
+from sipsim_mcp.api import endpoints as ep
+from sipsim_mcp.api.client import ApiResponse
+from sipsim_mcp.api.shaping import Compact
+from sipsim_mcp.mcp.confirm import AuditLog, ConfirmationCodes
+from sipsim_mcp.mcp.gate import WriteGate
+from sipsim_mcp.mcp.register import make_tool
+from sipsim_mcp.mcp.state import MemoryStore
+from sipsim_mcp.tools.base import Runtime, ToolContext, ToolSpec, WritePlan, tool
+from sipsim_mcp.tools.fields import ToolInput
+
+from .conftest import NOW
+from .mcp_helpers import connect, data, error_text
 
 pytestmark = pytest.mark.anyio
 
@@ -44,3 +60,70 @@ async def test_bad_input_gets_a_short_clear_error_before_any_request(sandbox, to
     assert text.rstrip(".") != f"Error executing tool {tool}"
     longest_run = max(len(run) for run in text.replace("9", "x").split(" "))
     assert longest_run < 120  # a bad value is echoed as a short excerpt, never whole
+
+
+# --- validated once, by the tool's input model --------------------------------------------------------
+
+
+def _counting_tool(write: bool) -> tuple[ToolSpec, list[str]]:
+    """A tool whose input model counts how often it is validated."""
+    seen: list[str] = []
+
+    class Counted(ToolInput):
+        word: str
+
+        @field_validator("word")
+        @classmethod
+        def _count(cls, value: str) -> str:
+            seen.append(value)
+            return value
+
+    class Echo(Compact):
+        word: str
+
+    async def echo(ctx: ToolContext, args: Counted) -> BaseModel:
+        """Echo a word."""
+        if write:
+            return WritePlan(summary=f"Say {args.word}", body={"word": args.word}, finish=lambda r: Echo(word="ok"))
+        return Echo(word=args.word)
+
+    options = {"write": True, "destructive": False, "idempotent": True} if write else {}
+    declared = tool(name="echo", title="Echo", endpoint=ep.CREATE_TAG, input=Counted, output=Echo, **options)(echo)
+    return declared, seen
+
+
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+async def test_arguments_are_validated_once_by_the_input_model(write):
+    spec, seen = _counting_tool(write)
+
+    async def request(*args, **kwargs) -> ApiResponse:
+        return ApiResponse(status=201, request_id="r1", data={})
+
+    api = SimpleNamespace(request=request)
+    runtime = Runtime(settings=None, api=api, directory=None, now=lambda: NOW)  # type: ignore[arg-type]
+    gate = WriteGate(store=MemoryStore(), codes=ConfirmationCodes(lambda: b"k" * 32), audit=AuditLog(None), mode="host")
+    server = MCPServer("counted", tools=[make_tool(spec, runtime, gate)])
+    async with Client(server) as client:
+        answer = data(await client.call_tool("echo", {"word": "hello"}))
+        assert seen == ["hello"]  # once per call, whatever resolvers a write has
+        refused = error_text(await client.call_tool("echo", {"word": "hello", "wrod": "typo"}))
+    assert (answer.get("result") or answer)["word"] == ("ok" if write else "hello")
+    assert "wrod" in refused and "Extra inputs are not permitted" in refused  # the input model refused it;
+    # the SIPSIM server words it for a model (test_unknown_arguments_are_named_with_what_is_accepted)
+
+
+async def test_unknown_arguments_are_named_with_what_is_accepted(sandbox):
+    async with connect(sandbox) as (client, _):
+        text = error_text(await client.call_tool("create_tag", {"name": "X", "colour": "#FFFFFF"}))
+    assert text == (
+        "Unknown argument(s) for create_tag: colour. It accepts: color, confirmation_code, description, name. "
+        "Nothing was done."
+    )
+    assert sandbox.requests == []
+
+
+async def test_a_list_sent_as_json_text_is_read_as_the_list(sandbox):
+    async with connect(sandbox) as (client, _):
+        as_text = data(await client.call_tool("summarize_calls", {"since": "this_month", "group_by": '["line"]'}))
+        as_list = data(await client.call_tool("summarize_calls", {"since": "this_month", "group_by": ["line"]}))
+    assert as_text == as_list

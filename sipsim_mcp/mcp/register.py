@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, ClassVar, cast
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -18,14 +18,17 @@ from mcp.server.mcpserver import (
     Resolve,
 )
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
 from ..api.redact import REDACTOR
 from ..api.shaping import RESULT_CAP
 from ..tools.base import Runtime, ToolContext, ToolSpec, WritePlan
+from ..tools.views import tool_meta
 from .confirm import ConfirmForm, excerpt
 from .gate import NOT_KNOWN, ROUND_TRIP, STORE_DOWN, Approval, Resolved, WriteGate
 from .render import render
@@ -33,6 +36,7 @@ from .state import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
+ARGS = "args"  # the validated input model, as handlers and resolvers receive it
 CODE_FIELD = "confirmation_code"
 CODE_DESCRIPTION = (
     "Leave empty on the first call: it returns a preview and changes nothing. After the user has seen the "
@@ -93,10 +97,21 @@ def unreadable(spec: ToolSpec, exc: ValidationError) -> ResponseShapeError:
     return ResponseShapeError(method=spec.endpoint.method, path=spec.endpoint.path, status=None, fields=fields)
 
 
-def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any]) -> str:
-    """A pydantic error rewritten for a model: each bad argument, what it got, and what is accepted."""
+def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any], also: tuple[str, ...] = ()) -> str:
+    """A pydantic error rewritten for a model: unknown argument names, or each bad argument, what it got, and
+    what is accepted (`also`: accepted names besides the fields). Errors of the input model, nested as `args`
+    (see `arguments_model`), name the argument itself."""
+    errors: list[dict[str, Any]] = [
+        {**error, "loc": _argument_loc(error["loc"])} for error in exc.errors(include_url=False)
+    ]
+    unknown = sorted({str(error["loc"][0]) for error in errors if error["type"] == "extra_forbidden" and error["loc"]})
+    if unknown:
+        return (
+            f"Unknown argument(s) for {tool}: {', '.join(unknown)}. It accepts: "
+            f"{', '.join(sorted([*fields, *also])) or 'no arguments'}. Nothing was done."
+        )
     problems = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         where = ".".join(str(part) for part in error["loc"]) or "arguments"
         message = error["msg"].removeprefix("Value error, ").rstrip(".")
         got = "" if error["type"] in ("missing", "value_error") else f" (got {excerpt(repr(error['input']), 60)})"
@@ -106,6 +121,10 @@ def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any]) -
     return (
         f"Invalid arguments for {tool}: " + " ".join(problems) + " Nothing was done; fix the arguments and call again."
     )
+
+
+def _argument_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    return loc[1:] if loc[:1] == (ARGS,) else loc
 
 
 def result(model: BaseModel) -> CallToolResult:
@@ -140,55 +159,90 @@ def _signed(fn: Callable[..., Any], name: str, params: list[inspect.Parameter], 
     return fn
 
 
-def _context_param(name: str = "mcp_ctx") -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def _parse(spec: ToolSpec, arguments: dict[str, Any]) -> Any:
-    try:
-        return spec.input.model_validate(arguments)
-    except ValidationError as exc:
-        raise ToolError(format_validation(spec.name, exc, spec.input.model_fields)) from exc
+def signature(spec: ToolSpec, mode: str) -> Callable[..., Any]:
+    """A function whose signature is the tool's published arguments: the input model's fields, flat, and a
+    write's confirmation code when writes are confirmed by preview. Its schema is the tool's input schema."""
 
+    def published(**arguments: Any) -> None:
+        raise NotImplementedError  # never called: only its signature is read
 
-def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[..., Any]:
-    """The function MCPServer registers for `spec`."""
-    returns = CallToolResult  # the server publishes spec.result_model's lean schema (see server.tools)
     params = _parameters(spec.input)
-    if spec.write:
-        return _write_tool(spec, runtime, gate, params, returns)
+    if spec.write and mode == "preview":
+        params.append(
+            _keyword(CODE_FIELD, Annotated[str | None, Field(description=CODE_DESCRIPTION, max_length=100)], None)
+        )
+    return _signed(published, spec.name, params, CallToolResult)
 
-    async def read_tool(mcp_ctx: Context, **arguments: Any) -> CallToolResult:
-        args = _parse(spec, arguments)
+
+class Arguments(ArgModelBase):
+    """The one validation of a tool call's arguments: the tool's input model (which refuses unknown names) as
+    `args`, and a write's confirmation code beside it. It reads the flat arguments a client sends."""
+
+    flat: ClassVar[FuncMetadata]
+    write: ClassVar[bool]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        arguments = cls.flat.pre_parse_json(data)  # lists sent as JSON text, as some hosts do
+        if not cls.write:
+            return {ARGS: arguments}
+        return {ARGS: arguments, CODE_FIELD: arguments.pop(CODE_FIELD, None)}
+
+
+def arguments_model(spec: ToolSpec, flat: FuncMetadata) -> type[Arguments]:
+    fields: dict[str, Any] = {ARGS: (spec.input, ...)}
+    if spec.write:
+        fields[CODE_FIELD] = (Annotated[str | None, Field(max_length=100)], None)
+    model = create_model(f"{spec.name}_arguments", __base__=Arguments, **fields)
+    model.flat, model.write = flat, spec.write
+    return model
+
+
+def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Tool:
+    """The MCP tool for `spec`: its published input schema is the flat `signature`, and its arguments are
+    validated once, by `arguments_model`, before its function (and a write's resolvers) receive them."""
+    fn = _write_tool(spec, runtime, gate) if spec.write else _read_tool(spec, runtime)
+    tool = Tool.from_function(
+        fn,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        annotations=spec.annotations,
+        meta=tool_meta(spec.view) if spec.view else None,
+    )
+    published = Tool.from_function(signature(spec, gate.mode))
+    tool.parameters = published.parameters
+    tool.fn_metadata.arg_model = arguments_model(spec, published.fn_metadata)
+    return tool
+
+
+def _read_tool(spec: ToolSpec, runtime: Runtime) -> Callable[..., Any]:
+    async def read_tool(mcp_ctx: Context, args: BaseModel) -> CallToolResult:
         try:
             with told(spec):
                 return result(cast(BaseModel, await spec.handler(ToolContext(runtime, mcp_ctx), args)))
         except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
             raise ToolError(explain(unreadable(spec, exc), spec)) from None
 
-    return _signed(read_tool, spec.name, [*params, _context_param()], returns)
+    return _signed(read_tool, spec.name, [_keyword("mcp_ctx", Context), _keyword(ARGS, spec.input)], CallToolResult)
 
 
-def _write_tool(
-    spec: ToolSpec, runtime: Runtime, gate: WriteGate, params: list[inspect.Parameter], returns: Any
-) -> Callable[..., Any]:
+def _write_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[..., Any]:
     """SDK glue around the gate: `plan` resolves the request, `confirm` asks the user when the client can."""
-    code_param = inspect.Parameter(
-        CODE_FIELD,
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[str | None, Field(description=CODE_DESCRIPTION, max_length=100)],
-        default=None,
-    )
-    tool_params = [*params, code_param] if gate.mode == "preview" else params
 
-    async def plan(mcp_ctx: Context, **arguments: Any) -> Resolved:
-        arguments.pop(CODE_FIELD, None)
-        args = _parse(spec, arguments)
+    async def plan(mcp_ctx: Context, args: BaseModel) -> Resolved:
         with told(spec):
             planned = cast(WritePlan, await spec.handler(ToolContext(runtime, mcp_ctx), args))
         return Resolved(spec.name, args.model_dump(mode="json"), spec.endpoint, planned)
 
-    _signed(plan, f"plan_{spec.name}", [*tool_params, _context_param()], Resolved)
+    _signed(plan, f"plan_{spec.name}", [_keyword("mcp_ctx", Context), _keyword(ARGS, spec.input)], Resolved)
 
     async def confirm(mcp_ctx: Context, resolved: Annotated[Resolved, Resolve(plan)]) -> ConfirmForm | Elicit | None:
         try:
@@ -200,25 +254,28 @@ def _write_tool(
     confirm.__name__ = confirm.__qualname__ = f"confirm_{spec.name}"
 
     async def write_tool(
-        mcp_ctx: Context, resolved: Resolved, approval: ElicitationResult[ConfirmForm], **arguments: Any
+        mcp_ctx: Context,
+        args: BaseModel,
+        confirmation_code: str | None,
+        resolved: Resolved,
+        approval: ElicitationResult[ConfirmForm],
     ) -> CallToolResult:
         def send() -> Awaitable[ApiResponse]:
             return resolved.send(runtime.api)
 
         with told(spec):
             form = ROUND_TRIP.get() if mcp_ctx.request_state else None
-            answer = await gate.run(resolved, _answer_of(approval), arguments.get(CODE_FIELD), send, spec.output, form)
+            answer = await gate.run(resolved, _answer_of(approval), confirmation_code, send, spec.output, form)
         return result(answer)
 
-    hidden = [
-        inspect.Parameter("resolved", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[Resolved, Resolve(plan)]),
-        inspect.Parameter(
-            "approval",
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=Annotated[ElicitationResult[ConfirmForm], Resolve(confirm)],
-        ),
+    params = [
+        _keyword("mcp_ctx", Context),
+        _keyword(ARGS, spec.input),
+        _keyword(CODE_FIELD, str | None, None),
+        _keyword("resolved", Annotated[Resolved, Resolve(plan)]),
+        _keyword("approval", Annotated[ElicitationResult[ConfirmForm], Resolve(confirm)]),
     ]
-    return _signed(write_tool, spec.name, [*tool_params, _context_param(), *hidden], returns)
+    return _signed(write_tool, spec.name, params, CallToolResult)
 
 
 def _answer_of(outcome: ElicitationResult[ConfirmForm]) -> Approval:

@@ -23,7 +23,7 @@ from ..api.redact import REDACTOR
 from ..language.directory import Directory
 from ..tools.base import Runtime, ToolSpec
 from ..tools.inventory import TOOLS, TOOLS_BY_NAME
-from ..tools.views import apps_extension, tool_meta
+from ..tools.views import apps_extension
 from .confirm import AuditLog, ConfirmationCodes, SharedSecrets
 from .gate import ROUND_TRIP, WriteGate
 from .prompts import register_prompts
@@ -91,8 +91,9 @@ def availability(settings: Settings) -> dict[str, str | None]:
 
 
 class SipsimServer(MCPServer):
-    """MCPServer that refuses unknown arguments, explains unavailable tools and rewrites validation errors.
-    With a `setup_problem`, every tool call answers that problem (the fix) instead."""
+    """MCPServer that explains unavailable tools and words the input model's refusal of arguments for a model
+    (the SDK prefixes its own text to it). With a `setup_problem`, every tool call answers that problem (the
+    fix) instead."""
 
     def __init__(
         self,
@@ -115,21 +116,15 @@ class SipsimServer(MCPServer):
         if name in self.unavailable:
             raise ToolError(f"The tool {name} is not available on this server: it is {self.unavailable[name]}.")
         spec = TOOLS_BY_NAME.get(name)
-        if spec is not None:
-            accepted = set(spec.input.model_fields) | ({CODE_FIELD} if spec.write else set())
-            unknown = sorted(set(arguments) - accepted)
-            if unknown:
-                raise ToolError(
-                    f"Unknown argument(s) for {name}: {', '.join(unknown)}. It accepts: "
-                    f"{', '.join(sorted(accepted)) or 'no arguments'}. Nothing was done."
-                )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             # Only the SDK's own check of the arguments is about them; a crash is never "invalid arguments".
             own = not isinstance(exc, UnexpectedToolError)
             if spec is not None and own and isinstance(exc.__cause__, ValidationError):
-                raise ToolError(format_validation(name, exc.__cause__, spec.input.model_fields)) from exc.__cause__
+                also = (CODE_FIELD,) if spec.write else ()
+                problem = format_validation(name, exc.__cause__, spec.input.model_fields, also)
+                raise ToolError(problem) from exc.__cause__
             scrubbed = REDACTOR.scrub(str(exc))  # SIPSIM may echo a token in an error text
             if scrubbed != str(exc):
                 raise ToolError(scrubbed) from None
@@ -192,14 +187,7 @@ def tools(specs: list[ToolSpec], runtime: Runtime, gate: WriteGate) -> list[Tool
     said: dict[str, set[str]] = {}
     built = []
     for spec in specs:
-        tool = Tool.from_function(
-            make_tool(spec, runtime, gate),
-            name=spec.name,
-            title=spec.title,
-            description=spec.description,
-            annotations=spec.annotations,
-            meta=tool_meta(spec.view) if spec.view else None,
-        )
+        tool = make_tool(spec, runtime, gate)
         tool.parameters = lean_input(tool.parameters, said)
         tool.fn_metadata.output_schema = output_schema(spec.result_model)
         built.append(tool)
