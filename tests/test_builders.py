@@ -140,7 +140,9 @@ async def plan(sandbox: Sandbox, tool: str, arguments: dict[str, Any]) -> tuple[
     return (spec.endpoint.method, spec.endpoint.render(**built.path_params), built.body), built
 
 
-@pytest.mark.parametrize(("tool", "arguments", "request_", "phrases"), REQUESTS, ids=[f"{r[0]}-{i}" for i, r in enumerate(REQUESTS)])
+@pytest.mark.parametrize(
+    ("tool", "arguments", "request_", "phrases"), REQUESTS, ids=[f"{r[0]}-{i}" for i, r in enumerate(REQUESTS)]
+)
 async def test_each_write_builds_the_request_the_user_confirms(shared_sandbox, tool, arguments, request_, phrases):
     sent, built = await plan(shared_sandbox, tool, arguments)
     assert sent == request_
