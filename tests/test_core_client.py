@@ -155,7 +155,7 @@ async def test_unauthorized_client_is_a_clear_message():
     assert "client-credentials grant" in str(failure.value)
 
 
-async def test_a_scope_the_token_was_not_granted_is_refused_without_an_api_call():
+async def test_a_scope_the_token_was_not_granted_is_refused_without_an_api_request():
     narrowing = ClientSpec("narrow", "narrow-secret", scopes=frozenset({"account.read"}), narrow_scopes=True)
     with Sandbox(SandboxConfig(anchor=NOW, clients=[narrowing], calls=200)) as sandbox:
         async with client_for(sandbox, client_id="narrow", client_secret="narrow-secret") as api:

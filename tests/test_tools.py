@@ -277,7 +277,7 @@ async def test_a_403_names_the_missing_scope(sandbox):
     assert "403" in text and "account.read" in text and "dashboard" in text
 
 
-async def test_a_scope_sipsim_did_not_grant_is_explained_without_an_api_call():
+async def test_a_scope_sipsim_did_not_grant_is_explained_without_an_api_request():
     narrow = ClientSpec("demo", "demo-secret", scopes=frozenset({"calls.read", "phones.read"}), narrow_scopes=True)
     with Sandbox(SandboxConfig(anchor=NOW, clients=[narrow], calls=300)) as sandbox:
         async with connect(sandbox) as (client, _):

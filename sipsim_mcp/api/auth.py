@@ -51,7 +51,7 @@ class TokenProvider:
 
     Concurrent requests for the same scopes share one token request (single flight). A token is reused
     until `EXPIRY_MARGIN` seconds before it expires. The granted `scope` of the response is checked: a
-    needed scope that was not granted fails with `MissingScopeError` before any API call.
+    needed scope that was not granted fails with `MissingScopeError` before any API request.
     """
 
     def __init__(
