@@ -22,10 +22,11 @@ cold        spawn to the tools/list answer over stdio; baseline: a bare MCPServe
 tokens      token requests for 100 concurrent calls; baseline: 100 calls each through a new client.
 keepalive   200 reads through one client; baseline: the same client with keep-alive off (a new
             connection per read; the token is cached in both).
-summary     summarize_calls over 10,000 calls; baseline: a raw httpx loop paging through the same
-            calls and counting them by line.
-rss         peak RSS of a server process (simulator apart) after summarize_calls over 80,000 calls;
-            baseline: the same at 20,000 calls (flat means the scan streams); rss_idle: over get_account.
+summaries   summarize_calls over 10,000 and 100,000 calls (by line), in a server process of its own; baseline:
+            a raw httpx loop paging through the same calls and counting them by line, in a process of
+            its own; the simulator in a third. Wall time, and CPU per call of each process. Peak RSS
+            of the server process at 300,000 calls vs 10,000 (flat means the scan streams), and vs a
+            server process that only answered get_account.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import platform
 import socket
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -338,85 +338,6 @@ async def bench_keepalive(sandbox: Sandbox, reads: int = 200) -> dict[str, Any]:
 # --- scans ----------------------------------------------------------------------------------------
 
 
-async def bench_summary() -> dict[str, Any]:
-    with Sandbox(SandboxConfig(anchor=NOW, calls=10_000, days=365)) as sandbox:
-        settings = simulator_settings(sandbox)
-        http, _ = await raw_http(sandbox)
-        async with SipsimClient(settings) as api, http:
-            server = build_server(settings, api=api, now=lambda: NOW)
-            async with Client(server) as client:
-
-                async def ours() -> None:
-                    result = await client.call_tool("summarize_calls", {"since": "365d", "group_by": ["line"]})
-                    assert result.structured_content["complete"], result.content[0].text
-
-                async def raw() -> None:
-                    by_line: Counter[str] = Counter()
-                    params: dict[str, Any] = {"start_time": "2025-11-28T09:00:00Z", "limit": 1000}
-                    while True:
-                        body = (await http.get("/calls", params=params)).json()
-                        by_line.update(call.get("phone_name") for call in body["data"])
-                        if not body["pagination"].get("has_more"):
-                            break
-                        params["page"] = body["pagination"]["page"]
-
-                medians = await interleaved({"ours": timed(ours, 1), "raw": timed(raw, 1)}, rounds=3)
-    return {"summary": row(medians["ours"], medians["raw"], "s", "10,000 calls, by line")}
-
-
-CHILD = """
-import anyio, resource, sys
-from types import SimpleNamespace
-sys.path.insert(0, {root!r})
-from mcp import Client
-from sipsim_mcp.api.client import SipsimClient
-from sipsim_mcp.app.demo import simulator_settings
-from sipsim_mcp.mcp.server import build_server
-
-async def main():
-    remote = SimpleNamespace(api_url={base!r} + "/api/v2", token_url={base!r} + "/oauth/token")
-    settings = simulator_settings(remote)
-    async with SipsimClient(settings) as api:
-        server = build_server(settings, api=api)
-        async with Client(server) as client:
-            result = await client.call_tool({tool!r}, {arguments!r})
-    assert not result.is_error, result.content[0].text
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-anyio.run(main)
-"""
-
-
-async def bench_rss() -> dict[str, Any]:
-    """The server in its own process (with an in-memory client), the simulator in another."""
-    peaks = {}
-    for calls in (20_000, 80_000):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        command = [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), "--calls", str(calls)]
-        async with await anyio.open_process(command) as simulator:
-            base = f"http://127.0.0.1:{port}"
-            try:
-                await wait_until_up(base)
-                for tool, arguments in (
-                    ("summarize_calls", {"since": "400d", "group_by": ["line", "hour"]}),
-                    ("get_account", {}),
-                ):
-                    script = CHILD.format(root=str(ROOT), base=base, tool=tool, arguments=arguments)
-                    done = await anyio.run_process([sys.executable, "-c", script])
-                    peaks[calls, tool] = int(done.stdout.split()[-1]) / 1024
-            finally:
-                simulator.terminate()
-    idle = peaks[20_000, "get_account"]
-    return {
-        "rss": row(
-            peaks[80_000, "summarize_calls"], peaks[20_000, "summarize_calls"], "MB peak", "80k vs 20k calls", 1
-        ),
-        "rss_idle": row(peaks[20_000, "summarize_calls"], idle, "MB peak", "a 20k-call summary vs get_account", 1),
-    }
-
-
 async def wait_until_up(base: str, tries: int = 200) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(tries):
@@ -440,7 +361,7 @@ BASE, MODE = {base!r}, {mode!r}
 ARGUMENTS = {{"since": "400d", "group_by": ["line"]}}
 
 
-async def ours():
+async def ours(tool="summarize_calls", arguments=ARGUMENTS):
     from mcp import Client
     from sipsim_mcp.api.client import SipsimClient
     from sipsim_mcp.app.demo import simulator_settings
@@ -451,11 +372,11 @@ async def ours():
     async with SipsimClient(settings) as api:
         async with Client(build_server(settings, api=api)) as client:
             await client.call_tool("summarize_calls", {{"since": "1d"}})  # warm: token, imports, directory
-            start = time.perf_counter()
-            result = await client.call_tool("summarize_calls", ARGUMENTS)
-            took = time.perf_counter() - start
-    assert result.structured_content["complete"], result.content[0].text
-    return took, result.structured_content["scanned"]
+            start, cpu = time.perf_counter(), time.process_time()
+            result = await client.call_tool(tool, arguments)
+            took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert not result.is_error and result.structured_content.get("complete", True), result.content[0].text
+    return took, cpu, result.structured_content.get("scanned", 0)
 
 
 async def raw():
@@ -465,7 +386,7 @@ async def raw():
         http.headers["Authorization"] = f"Bearer {{token}}"
         since = (datetime.now(timezone.utc) - timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
         (await http.get("/calls", params={{"start_time": since, "limit": 1}})).json()  # warm
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         by_line, params = Counter(), {{"start_time": since, "limit": 1000}}
         while True:
             body = (await http.get("/calls", params=params)).json()
@@ -473,20 +394,21 @@ async def raw():
             if not body["pagination"].get("has_more"):
                 break
             params["page"] = body["pagination"]["page"]
-        return time.perf_counter() - start, sum(by_line.values())
+        return time.perf_counter() - start, time.process_time() - cpu, sum(by_line.values())
 
 
-took, count = anyio.run(ours if MODE == "ours" else raw)
-print(took, count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+took, cpu, count = anyio.run({{"ours": ours, "raw": raw, "idle": lambda: ours("get_account", {{}})}}[MODE])
+print(took, cpu, count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-async def summaries_run(base: str, mode: str) -> tuple[float, int, float]:
-    """One summary (ours) or raw paging loop in a fresh process: seconds, calls read, peak RSS in MB."""
+async def summaries_run(base: str, mode: str) -> tuple[float, float, int, float]:
+    """One summary (ours) or raw paging loop in a fresh process: seconds, CPU seconds of that process,
+    calls read, the process's peak RSS in MB."""
     script = SUMMARIES_CHILD.format(root=str(ROOT), base=base, mode=mode)
     done = await anyio.run_process([sys.executable, "-c", script])
-    took, count, peak = done.stdout.split()[-3:]
-    return float(took), int(count), int(peak) / 1024
+    took, cpu, count, peak = done.stdout.split()[-4:]
+    return float(took), float(cpu), int(count), int(peak) / 1024
 
 
 async def bench_summaries(
@@ -506,31 +428,35 @@ async def bench_summaries(
             base = f"http://127.0.0.1:{port}"
             try:
                 await wait_until_up(base, tries=1200)
+                if not peaks:
+                    *_, idle = await summaries_run(base, "idle")
                 if calls in rss_only:
-                    _, count, peaks[calls] = await summaries_run(base, "ours")
+                    *_, peaks[calls] = await summaries_run(base, "ours")
                     continue
                 times: dict[str, list[float]] = {"ours": [], "raw": []}
+                cpus: dict[str, list[float]] = {"ours": [], "raw": []}
                 rss: list[float] = []
                 for _ in range(ROUNDS if calls <= 10_000 else 3):
                     for mode in times:
-                        took, count, peak = await summaries_run(base, mode)
+                        took, cpu, count, peak = await summaries_run(base, mode)
                         assert count == calls, (mode, count, calls)
                         times[mode].append(took)
+                        cpus[mode].append(cpu / calls * 1e6)
                         if mode == "ours":
                             rss.append(peak)
                 peaks[calls] = max(rss)
                 ours, raw = median(times["ours"]), median(times["raw"])
-                out[f"summaries_{calls // 1000}k"] = row(ours, raw, "s", f"{calls:,} calls by line vs raw loop")
+                label = f"summaries_{calls // 1000}k"
+                out[label] = row(ours, raw, "s", f"{calls:,} calls by line vs raw loop")
+                out[f"{label}_cpu"] = row(
+                    median(cpus["ours"]), median(cpus["raw"]), "us CPU per call", "server process vs raw loop", 1
+                )
             finally:
                 simulator.terminate()
     smallest, largest = min(peaks), max(peaks)
-    out["summaries_rss"] = row(
-        peaks[largest],
-        peaks[smallest],
-        "MB peak",
-        f"server process, {largest // 1000}k vs {smallest // 1000}k calls",
-        1,
-    )
+    note = f"server process, {largest // 1000}k vs {smallest // 1000}k calls"
+    out["summaries_rss"] = row(peaks[largest], peaks[smallest], "MB peak", note, 1)
+    out["summaries_rss_idle"] = row(peaks[largest], idle, "MB peak", f"{largest // 1000}k calls vs get_account", 1)
     return out
 
 
@@ -544,11 +470,9 @@ MEASURES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "cold": bench_cold,
     "tokens": bench_tokens,
     "keepalive": bench_keepalive,
-    "summary": bench_summary,
-    "rss": bench_rss,
     "summaries": bench_summaries,
 }
-STANDALONE = {"summary", "rss", "summaries"}
+STANDALONE = {"summaries"}
 
 
 def machine() -> dict[str, Any]:
