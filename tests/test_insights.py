@@ -16,6 +16,7 @@ from mcp import Client
 from evals.oracle import Oracle
 from sipsim_mcp.api.client import SipsimClient
 from sipsim_mcp.mcp.server import build_server
+from sipsim_mcp.tools.insights import TopCounter
 
 from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, connect, data, error_text
@@ -323,3 +324,23 @@ async def test_get_call_summary_or_full_detail(shared_sandbox):
     assert "full" not in brief
     assert full["full"]["pbx_id"] == call["pbx_id"] and full["full"]["receiver_number"] == call["receiver_number"]
     assert brief["call"] == full["call"]
+
+
+def test_top_callers_past_capacity_keep_the_heavy_hitters_within_their_error():
+    """Space-Saving past its capacity: the frequent keys stay, each count at most its error above the truth,
+    and a stream of 100 times more distinct callers than tracked is counted in one pass."""
+    counter = TopCounter(capacity=50)
+    truth = {"heavy": 0, "second": 0}
+    for i in range(5000):
+        counter.add(f"once {i}")
+        if i % 5 == 0:
+            counter.add("heavy")
+            truth["heavy"] += 1
+        if i % 9 == 0:
+            counter.add("second")
+            truth["second"] += 1
+    assert counter.exact is False and len(counter.counts) == 50
+    assert [key for key, _ in counter.top(2)] == ["heavy", "second"]
+    for key, true in truth.items():
+        assert true <= counter.counts[key] <= true + counter.errors[key]
+    assert sum(counter.counts.values()) == 5000 + sum(truth.values())

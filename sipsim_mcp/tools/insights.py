@@ -273,25 +273,46 @@ class Tally:
 
 
 class TopCounter:
-    """Space-Saving heavy hitters: the most frequent keys in bounded memory (exact until it overflows)."""
+    """Space-Saving heavy hitters: the most frequent keys in bounded memory (exact until it overflows). Keys
+    are kept in buckets by count, so a new key past capacity replaces one of the least counted at once."""
 
     def __init__(self, capacity: int = TRACKED_CALLERS) -> None:
         self.capacity = capacity
         self.counts: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.exact = True
+        self._buckets: dict[int, dict[str, None]] = {}  # count -> its keys, in the order they reached it
+        self._least = 0
 
     def add(self, key: str) -> None:
-        if key in self.counts:
-            self.counts[key] += 1
+        count = self.counts.get(key)
+        if count is not None:
+            self._move(key, count, count + 1)
         elif len(self.counts) < self.capacity:
-            self.counts[key], self.errors[key] = 1, 0
+            self.errors[key] = 0
+            self._move(key, None, 1)
         else:
             self.exact = False
-            victim = min(self.counts, key=self.counts.__getitem__)
-            floor = self.counts.pop(victim)
+            floor = self._least
+            victim = next(iter(self._buckets[floor]))
             self.errors.pop(victim)
-            self.counts[key], self.errors[key] = floor + 1, floor
+            self._move(victim, floor, None)
+            self.errors[key] = floor
+            self._move(key, None, floor + 1)
+
+    def _move(self, key: str, old: int | None, new: int | None) -> None:
+        if old is not None:
+            bucket = self._buckets[old]
+            del bucket[key]
+            if not bucket:
+                del self._buckets[old]
+        if new is None:
+            del self.counts[key]
+        else:
+            self.counts[key] = new
+            self._buckets.setdefault(new, {})[key] = None
+        if new is not None and (new < self._least or self._least not in self._buckets):
+            self._least = new  # every other key has at least `new`, or `least`'s bucket just emptied
 
     def top(self, n: int) -> list[tuple[str, int]]:
         return sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))[:n]
