@@ -85,13 +85,15 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
 
 
 class ServerProcess:
-    """`python -m sipsim_mcp --transport http` on a free port, against a simulator."""
+    """`python -m sipsim_mcp --transport http` on a free port, against a simulator, in its own process group
+    (as a shell runs a command: a Ctrl-C reaches the whole group)."""
 
-    def __init__(self, sandbox: Any, log: Path, *, stateless: bool = False, **env: str) -> None:
+    def __init__(self, sandbox: Any, log: Path, *, stateless: bool = False, workers: int = 1, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.args = [sys.executable, "-m", "sipsim_mcp", "--transport", "http", "--port", str(self.port)]
         self.args += ["--stateless"] if stateless else []
+        self.args += ["--workers", str(workers)] if workers > 1 else []
         self.env = against(sandbox, SIPSIM_TIMEZONE="Europe/Paris", SIPSIM_DEFAULT_REGION="FR", **env)
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -99,7 +101,13 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         with self.log.open("a") as errors:
             self.process = subprocess.Popen(
-                self.args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors
+                self.args,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=errors,
+                stderr=errors,
+                start_new_session=True,
             )
         wait_for_port(self.port, self.process, f"the server (log: {self.log.read_text()[-2000:]})")
         return self

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..api.config import ConfigError, Settings, load_settings
@@ -15,13 +17,18 @@ from ..api.redact import RedactingFilter
 from ..sandbox.variants import VARIANTS, parse_variants
 from .demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, demo_environment, demo_settings
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
 logger = logging.getLogger("sipsim_mcp")
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr only (stdout is the MCP channel on stdio), secrets scrubbed, HTTP request lines off."""
+def configure_logging(level: str, *, pid: bool = False) -> None:
+    """Log to stderr only (stdout is the MCP channel on stdio), secrets scrubbed, HTTP request lines off;
+    with `pid`, each line names its process (one of several workers)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    process = "[%(process)d] " if pid else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {process}%(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -100,13 +107,43 @@ def serve_setup(exc: ConfigError, settings: Settings | None) -> None:
     build_setup_server(text, settings).run()
 
 
+def check_workers(args: argparse.Namespace, settings: Settings) -> None:
+    """Several worker processes serve like replicas: only stateless, and only with a state store they
+    share (each write guard must see every worker's codes and writes), unless nothing is written."""
+    workers = args.workers
+    if workers == 1:
+        return
+    if not args.stateless:
+        raise ConfigError(
+            f"--workers {workers} needs --stateless: an MCP session lives in the worker process that opened it, "
+            "and its client's next request may reach another worker. Add --stateless (each request stands alone)."
+        )
+    if not settings.state_url and not settings.read_only:
+        raise ConfigError(
+            f"--workers {workers} needs SIPSIM_STATE_URL, a Redis every worker shares: without it each worker "
+            "keeps its own record of used confirmation codes and of writes in flight, so one code could be used "
+            "once per worker and one call could ring twice. Start Redis and set "
+            "SIPSIM_STATE_URL=redis://127.0.0.1:6379/0, or set SIPSIM_READ_ONLY=true to serve reads only."
+        )
+
+
+def worker_app(settings: Settings, host: str, port: int) -> ASGIApp:
+    """The app of one worker process (`--workers N`): its own logging (each line with its pid), server,
+    API client and connection to the shared state store."""
+    from ..mcp.http import http_app
+
+    configure_logging(settings.log_level, pid=True)
+    return http_app(settings, host=host, port=port, stateless=True)
+
+
 def serve_http(args: argparse.Namespace) -> None:
     """Serve streamable HTTP. Unlike stdio, a configuration problem stops it: an operator reads stderr,
     and a deployment that cannot work should not look healthy."""
-    from ..mcp.http import MCP_PATH, base_url, run_http
+    from ..mcp.http import MCP_PATH, base_url, http_app, run_http, run_workers
 
     environment = load_settings()
-    configure_logging(environment.log_level)
+    check_workers(args, environment)
+    configure_logging(environment.log_level, pid=args.workers > 1)
     with contextlib.ExitStack() as stack:
         if args.demo or environment.demo:
             settings = demo_settings(stack.enter_context(demo_environment()))
@@ -114,8 +151,15 @@ def serve_http(args: argparse.Namespace) -> None:
             environment.require_credentials()
             settings = environment
         url = f"{base_url(args.host, args.port)}{MCP_PATH}"
-        print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr, flush=True)
-        run_http(settings, host=args.host, port=args.port, stateless=args.stateless)
+        if args.workers == 1:
+            print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr)
+            run_http(settings, host=args.host, port=args.port, stateless=args.stateless)
+            return
+        http_app(settings, host=args.host, port=args.port, stateless=True)  # a configuration error stops it here, once
+        where = f"{url} in {args.workers} worker processes"
+        print(f"sipsim-mcp: serving MCP over streamable HTTP at {where}; Ctrl-C stops them all.", file=sys.stderr)
+        factory = functools.partial(worker_app, settings, args.host, args.port)
+        run_workers(factory, settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def run_sandbox(args: argparse.Namespace) -> None:
@@ -130,6 +174,12 @@ def run_sandbox(args: argparse.Namespace) -> None:
         flush=True,
     )
     sandbox.serve_forever(args.host, args.port)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 64, got {text!r}")
+    return int(text)
 
 
 def _variant(text: str) -> str:
@@ -154,6 +204,13 @@ def parser() -> argparse.ArgumentParser:
         "--stateless",
         action="store_true",
         help="HTTP without sessions, for several replicas behind a load balancer",
+    )
+    main.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="HTTP: serve in N processes on one port, to use N cores (needs --stateless and SIPSIM_STATE_URL)",
     )
     commands = main.add_subparsers(dest="command", metavar="{sandbox,doctor}")
     sandbox = commands.add_parser("sandbox", help="run the bundled SIPSIM simulator on loopback HTTP")
@@ -197,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             configure_logging(_log_level())
             sys.exit(run_doctor(demo=args.demo, as_json=args.json, probe=args.probe))
         if args.transport == "stdio":
+            if args.workers > 1:
+                raise ConfigError(f"--workers {args.workers} serves HTTP: add --transport http --stateless.")
             serve_stdio(args)
         else:
             serve_http(args)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -112,8 +113,8 @@ class ConfirmationCodes:
 
 
 class AuditLog:
-    """Appends one JSON line per write attempt to a file (when `SIPSIM_AUDIT_LOG` names one): the tool, its
-    arguments, the resolved request (method, path, body), the outcome and SIPSIM's request_id."""
+    """Appends one JSON line per write attempt to a file (when `SIPSIM_AUDIT_LOG` names one): the process,
+    the tool, its arguments, the resolved request (method, path, body), the outcome and SIPSIM's request_id."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -133,6 +134,7 @@ class AuditLog:
             return
         line = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "pid": os.getpid(),  # which process sent it (one of several workers or replicas)
             "tool": tool,
             "arguments": arguments,
             "outcome": outcome,

@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import uvicorn
@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
 from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings, is_loopback
@@ -175,55 +176,64 @@ async def _plain(send: Send, status: int, text: bytes) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def header_deadline(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing a connection whose request headers do not arrive within `seconds`
-    (from when it opens, or from the end of the previous response)."""
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration plus the header deadline. Picklable (no app object when `app` is a factory),
+    so uvicorn's supervisor can hand it to worker processes."""
 
-    class HeaderDeadline(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(seconds, self._expire)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
-            if not self.transport.is_closing():
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.cycle is not None and not self.cycle.response_complete:
-                self._disarm()  # the headers are in: the body deadline and the app take over
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-    return HeaderDeadline
+    def __init__(self, app: Any, *, header_timeout: float, **options: Any) -> None:
+        self.header_timeout = header_timeout
+        super().__init__(app, http=HeaderDeadline, **options)
 
 
-def server_config(app: Starlette, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
-    """How uvicorn serves the app: the header deadline, no access log."""
-    return uvicorn.Config(
+class HeaderDeadline(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request headers do not arrive within the config's
+    `header_timeout` (from when it opens, or from the end of the previous response)."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(cast(ServerConfig, self.config).header_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm()  # the headers are in: the body deadline and the app take over
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def server_config(app: Any, settings: Settings, *, host: str, port: int, workers: int = 1) -> ServerConfig:
+    """How uvicorn serves the app (an ASGI app, or with `workers` > 1 a picklable factory of one): the
+    header deadline, no access log."""
+    return ServerConfig(
         app,
         host=host,
         port=port,
-        http=header_deadline(settings.mcp_read_timeout),
+        header_timeout=settings.mcp_read_timeout,
         log_level=settings.log_level.lower(),
         access_log=False,
+        workers=workers,
+        factory=workers > 1,
     )
 
 
@@ -237,3 +247,12 @@ def run_http(settings: Settings, *, host: str, port: int, stateless: bool) -> No
         ", bearer token required" if settings.mcp_auth_token else "",
     )
     uvicorn.Server(server_config(app, settings, host=host, port=port)).run()
+
+
+def run_workers(factory: Callable[[], ASGIApp], settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Serve in `workers` processes sharing one listening socket, each building its app with `factory`
+    (picklable: processes are spawned). uvicorn's supervisor restarts a worker that dies, and on SIGTERM
+    or Ctrl-C stops every worker (each finishing its requests) before it returns."""
+    config = server_config(factory, settings, host=host, port=port, workers=workers)
+    logger.info("Serving MCP at %s%s (stateless, %d worker processes)", base_url(host, port), MCP_PATH, workers)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -1,0 +1,163 @@
+"""`--workers N --stateless`: several server processes on one port sharing one Redis. Real processes, real
+sockets, a real redis-server: two workers both answer (tools/list, a read, a write preview), a code issued by
+one is accepted by the other, each exactly once; the refusals; no process left behind on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult
+
+from .external import ROOT, server_env
+from .mcp_helpers import data, error_text, writes
+from .replicas import ServerProcess
+
+pytestmark = pytest.mark.anyio
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process under `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def gone(pids: set[int], within: float = 15) -> set[int]:
+    """The processes of `pids` still alive after `within` seconds (none, when shutdown is clean)."""
+    deadline = time.monotonic() + within
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {pid for pid in alive if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"}
+        time.sleep(0.05)
+    return alive
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+@asynccontextmanager
+async def one_connection(server: ServerProcess) -> AsyncIterator[Client]:
+    """An MCP client whose requests all travel on one TCP connection, so one worker answers all of them."""
+    async with (
+        httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=1)) as http,
+        Client(streamable_http_client(server.url, http_client=http)) as client,
+    ):
+        yield client
+
+
+async def confirm(client: Client, name: str, code: str) -> CallToolResult:
+    return await client.call_tool("create_tag", {"name": name, "confirmation_code": code})
+
+
+async def test_two_workers_answer_and_a_code_from_one_is_accepted_once_by_the_other(sandbox, redis, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    env = {"SIPSIM_STATE_URL": redis.url, "SIPSIM_AUDIT_LOG": str(audit)}  # no SIPSIM_CONFIRM_KEY: Redis keeps it
+    server = ServerProcess(sandbox, tmp_path / "server.log", stateless=True, workers=2, **env)
+    server.start()
+    assert server.process is not None
+
+    def audited(outcome: str) -> dict[str, int]:
+        """The pid of the process that audited each tag name with this outcome."""
+        lines = [json.loads(line) for line in audit.read_text().splitlines()]
+        return {line["arguments"]["name"]: line["pid"] for line in lines if line["outcome"] == outcome}
+
+    try:
+        async with AsyncExitStack() as stack:
+            # The kernel picks the worker that accepts a connection: open connections until both answered.
+            # A client's requests share its one connection, so its preview's pid names the worker that
+            # also answered its tools/list and its read.
+            by_worker: dict[int, tuple[Client, str, str]] = {}
+            for i in range(40):
+                client = await stack.enter_async_context(one_connection(server))
+                tools = {tool.name for tool in (await client.list_tools()).tools}
+                calls = data(await client.call_tool("list_calls", {"since": "yesterday", "limit": 2}))
+                assert "create_tag" in tools and calls["returned"] == 2
+                name = f"Worker tag {i}"
+                code = data(await client.call_tool("create_tag", {"name": name}))["confirmation_code"]
+                by_worker.setdefault(audited("preview")[name], (client, name, code))
+                if len(by_worker) == 2:
+                    break
+            workers = descendants(server.process.pid)
+            assert len(by_worker) == 2 and set(by_worker) <= workers
+            (a, (on_a, name_a, code_a)), (b, (on_b, name_b, code_b)) = by_worker.items()
+            # each code confirmed on the worker that did not issue it, then refused on the one that did
+            done = [data(await confirm(on_b, name_a, code_a)), data(await confirm(on_a, name_b, code_b))]
+            again = [error_text(await confirm(on_a, name_a, code_a)), error_text(await confirm(on_b, name_b, code_b))]
+    finally:
+        server.process.terminate()
+        code = server.process.wait(20)
+    assert [answer["outcome"] for answer in done] == ["done", "done"]
+    assert audited("done") == {name_a: b, name_b: a}
+    assert all("already been used" in text for text in again)
+    assert [r.body["name"] for r in writes(sandbox, "POST", "/api/v2/tags")] == [name_a, name_b]
+    assert code == 0 and gone(workers) == set()
+
+
+async def test_ctrl_c_stops_every_worker_of_a_read_only_server_without_redis(sandbox, tmp_path):
+    server = ServerProcess(sandbox, tmp_path / "server.log", stateless=True, workers=2, SIPSIM_READ_ONLY="true")
+    server.start()
+    assert server.process is not None
+    try:
+        async with one_connection(server) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            calls = data(await client.call_tool("list_calls", {"since": "yesterday", "limit": 1}))
+        workers = descendants(server.process.pid)
+    finally:
+        os.killpg(server.process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+        code = server.process.wait(20)
+    assert "list_calls" in tools and "create_tag" not in tools and calls["returned"] == 1
+    assert len(workers) >= 2 and code == 0
+    assert gone(workers) == set()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--transport", "http", "--workers", "2"], "--workers 2 needs --stateless: an MCP session lives"),
+        (
+            ["--transport", "http", "--stateless", "--workers", "3"],
+            "--workers 3 needs SIPSIM_STATE_URL, a Redis every worker shares",
+        ),
+        (["--workers", "2"], "--workers 2 serves HTTP: add --transport http --stateless."),
+        (["--transport", "http", "--workers", "0"], "expected a number of processes from 1 to 64, got '0'"),
+    ],
+)
+def test_workers_are_refused_where_they_would_break_sessions_or_write_guards(arguments, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "sipsim_mcp", *arguments],
+        cwd=ROOT,
+        env=server_env(SIPSIM_CLIENT_ID="demo", SIPSIM_CLIENT_SECRET="demo-secret"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
