@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -17,6 +18,7 @@ from evals.oracle import Oracle
 from sipsim_mcp.api.client import SipsimClient
 from sipsim_mcp.mcp.server import build_server
 from sipsim_mcp.tools.insights import TopCounter
+from sipsim_mcp.tools.scan import AppliedFilters, CallQuery, Scan
 
 from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, connect, data, error_text
@@ -225,6 +227,57 @@ async def test_a_capped_summary_fetches_no_page_beyond_the_cap(shared_sandbox):
         summary = data(await client.call_tool("summarize_calls", {"since": "last_90_days"}))
     assert summary["scanned"] == 1500 and summary["complete"] is False
     assert transport.pages == 2
+
+
+class Stalled(Pages):
+    """Pages in process; the second page of calls never comes (it waits until its request is cancelled)."""
+
+    def __init__(self, sandbox) -> None:
+        super().__init__(sandbox)
+        self.asked = anyio.Event()
+        self.cancelled = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/calls") and self.pages == 1:
+            self.pages += 1
+            self.asked.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self.cancelled = True
+        return await super().handle_async_request(request)
+
+
+def stalled_scan(sandbox) -> tuple[Scan, Stalled]:
+    transport = Stalled(sandbox)
+    where = SimpleNamespace(api_url="http://127.0.0.1/api/v2", token_url="http://127.0.0.1/oauth/token")
+    api = SipsimClient(settings_for(where), transport=transport)
+    query = CallQuery(window=None, params={"start_time": "2020-01-01T00:00:00Z"}, applied=AppliedFilters())
+    return Scan(SimpleNamespace(api=api), query), transport
+
+
+async def test_leaving_a_scan_early_cancels_the_page_being_fetched_ahead(shared_sandbox):
+    scan, transport = stalled_scan(shared_sandbox)
+    with anyio.fail_after(10):  # the page fetched ahead would otherwise hold the scan open for ever
+        async with scan.reading_ahead(), aclosing(scan.calls()) as calls:
+            async for _ in calls:
+                await transport.asked.wait()
+                break
+    assert transport.cancelled and scan.scanned == 1
+
+
+async def test_an_error_while_a_page_is_fetched_ahead_is_raised_as_it_is(shared_sandbox):
+    scan, transport = stalled_scan(shared_sandbox)
+
+    async def count() -> None:
+        async with scan.reading_ahead():
+            async for _ in scan.calls():
+                await transport.asked.wait()
+                raise KeyError("counting failed")
+
+    with anyio.fail_after(10), pytest.raises(KeyError, match="counting failed"):
+        await count()
+    assert transport.cancelled
 
 
 # --- windows, names and numbers as people say them ---------------------------------------------------
