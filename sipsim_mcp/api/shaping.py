@@ -19,15 +19,16 @@ class DropNone(BaseModel):
         return {key: value for key, value in data.items() if value is not None} if isinstance(data, dict) else data
 
 
-class Compact(DropNone):
-    """Base of tool outputs: no unknown fields, no nulls."""
+class Compact(BaseModel):
+    """Base of tool outputs: no unknown fields; serialized without nulls (`to_json`, or `exclude_none=True`),
+    with no Python serializer on the way (answers are serialized on every call)."""
 
     model_config = ConfigDict(extra="forbid")
 
 
 def to_json(model: BaseModel) -> str:
-    """The compact JSON of a model (what its structured content weighs)."""
-    return model.model_dump_json(by_alias=True)
+    """The compact JSON of a model, nulls left out (what its structured content weighs)."""
+    return model.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def fit(model: BaseModel, rows_field: str, cap: int = RESULT_CAP) -> int:

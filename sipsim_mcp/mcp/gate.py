@@ -119,7 +119,7 @@ class Resolved:
 
     @property
     def fingerprint(self) -> str:
-        return canonical(self.request.model_dump(mode="json"))
+        return canonical(self.request.model_dump(mode="json", exclude_none=True))
 
     @property
     def guard_key(self) -> str:
@@ -312,7 +312,7 @@ class WriteGate:
         self._audit(resolved, "done", request_id=response.request_id, detail=done.note)
         try:
             if resolved.plan.dedupe_key:  # not repeated within the guard window
-                entry = {"state": "done", "at": time.time(), "result": done.model_dump(mode="json")}
+                entry = {"state": "done", "at": time.time(), "result": done.model_dump(mode="json", exclude_none=True)}
                 await self.store.put(resolved.guard_key, json.dumps(entry, default=str), self.guard_seconds)
             else:  # other writes only never run twice at the same time
                 await self.store.delete(resolved.guard_key)
@@ -338,7 +338,11 @@ class WriteGate:
 
     def _audit(self, resolved: Resolved, outcome: Any, **details: Any) -> None:
         self.audit.record(
-            resolved.tool, resolved.arguments, outcome, request=resolved.request.model_dump(mode="json"), **details
+            resolved.tool,
+            resolved.arguments,
+            outcome,
+            request=resolved.request.model_dump(mode="json", exclude_none=True),
+            **details,
         )
 
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
 from ..api.redact import REDACTOR
-from ..api.shaping import RESULT_CAP
+from ..api.shaping import RESULT_CAP, to_json
 from ..tools.base import Runtime, ToolContext, ToolSpec, WritePlan
 from ..tools.views import tool_meta
 from .confirm import ConfirmForm, excerpt
@@ -130,10 +130,7 @@ def _argument_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 def result(model: BaseModel) -> CallToolResult:
     """A tool result: the typed JSON as structured content, and the same information as compact text; any
     access token or secret SIPSIM echoed is scrubbed from both."""
-    data = model.model_dump(mode="json", by_alias=True)
-    raw = json.dumps(data)
-    if (scrubbed := REDACTOR.scrub(raw)) != raw:
-        data = json.loads(scrubbed)
+    data = json.loads(REDACTOR.scrub(to_json(model)))  # serialized once
     text = render(data)
     if len(text) > RESULT_CAP:  # handlers cut their lists; this guards against a silent overflow
         logger.error("A %s result of %d characters exceeds the cap", type(model).__name__, len(text))

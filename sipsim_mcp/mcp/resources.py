@@ -27,7 +27,10 @@ async def _account(runtime: Runtime) -> Any:
 
 
 async def _lines(runtime: Runtime) -> Any:
-    return [line_row(phone).model_dump(mode="json") for phone in await runtime.directory.lines(fresh=True)]
+    return [
+        line_row(phone).model_dump(mode="json", exclude_none=True)
+        for phone in await runtime.directory.lines(fresh=True)
+    ]
 
 
 async def _tags(runtime: Runtime) -> Any:

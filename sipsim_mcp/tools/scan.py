@@ -206,7 +206,7 @@ class Cursor(Compact):
     b: int
 
     def encode(self) -> str:
-        return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode().rstrip("=")
+        return base64.urlsafe_b64encode(self.model_dump_json(exclude_none=True).encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
