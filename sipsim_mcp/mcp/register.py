@@ -204,7 +204,8 @@ def arguments_model(spec: ToolSpec, flat: FuncMetadata) -> type[Arguments]:
 
 def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Tool:
     """The MCP tool for `spec`: its published input schema is the flat `signature`, and its arguments are
-    validated once, by `arguments_model`, before its function (and a write's resolvers) receive them."""
+    validated once, by `arguments_model`, before its function (and a write's resolvers) receive them. The
+    function types `args` as any model, so the SDK's argument model and schema for it (replaced) cost nothing."""
     fn = _write_tool(spec, runtime, gate) if spec.write else _read_tool(spec, runtime)
     tool = Tool.from_function(
         fn,
@@ -228,7 +229,7 @@ def _read_tool(spec: ToolSpec, runtime: Runtime) -> Callable[..., Any]:
         except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
             raise ToolError(explain(unreadable(spec, exc), spec)) from None
 
-    return _signed(read_tool, spec.name, [_keyword("mcp_ctx", Context), _keyword(ARGS, spec.input)], CallToolResult)
+    return _signed(read_tool, spec.name, [_keyword("mcp_ctx", Context), _keyword(ARGS, BaseModel)], CallToolResult)
 
 
 def _write_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[..., Any]:
@@ -267,7 +268,7 @@ def _write_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[.
 
     params = [
         _keyword("mcp_ctx", Context),
-        _keyword(ARGS, spec.input),
+        _keyword(ARGS, BaseModel),
         _keyword(CODE_FIELD, str | None, None),
         _keyword("resolved", Annotated[Resolved, Resolve(plan)]),
         _keyword("approval", Annotated[ElicitationResult[ConfirmForm], Resolve(confirm)]),
