@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..api.config import ConfigError, Settings, load_settings
 from ..api.redact import RedactingFilter
-from ..sandbox.variants import VARIANTS, parse_variants
 from .demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, demo_environment, demo_settings
 
 if TYPE_CHECKING:
@@ -183,11 +182,25 @@ def _count(text: str) -> int:
 
 
 def _variant(text: str) -> str:
+    from ..sandbox.variants import parse_variants
+
     try:
         parse_variants(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+class _Help(argparse.HelpFormatter):
+    """Lists the simulator's variants in `%(variants)s` only when help is shown (they import the simulator)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or "%(variants)s" not in text:
+            return text
+        from ..sandbox.variants import VARIANTS
+
+        return text.replace("%(variants)s", "; ".join(f"{v.name} ({v.description})" for v in VARIANTS.values()))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -213,7 +226,9 @@ def parser() -> argparse.ArgumentParser:
         help="HTTP: serve in N processes on one port, to use N cores (needs --stateless and SIPSIM_STATE_URL)",
     )
     commands = main.add_subparsers(dest="command", metavar="{sandbox,doctor}")
-    sandbox = commands.add_parser("sandbox", help="run the bundled SIPSIM simulator on loopback HTTP")
+    sandbox = commands.add_parser(
+        "sandbox", help="run the bundled SIPSIM simulator on loopback HTTP", formatter_class=_Help
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--seed", type=int, default=7, help="seed of the generated data set (default 7)")
@@ -223,8 +238,7 @@ def parser() -> argparse.ArgumentParser:
         default="standard",
         type=_variant,
         metavar="NAME[,NAME]",
-        help="serve the same data in another plausible shape of the real API: "
-        + "; ".join(f"{v.name} ({v.description})" for v in VARIANTS.values()),
+        help="serve the same data in another plausible shape of the real API: %(variants)s",
     )
     doctor = commands.add_parser("doctor", help="check the configuration, credentials, scopes and API")
     # SUPPRESS: `--demo` given before the subcommand is not reset by the subcommand's default.
