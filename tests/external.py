@@ -54,6 +54,7 @@ def node_tool(name: str) -> Path:
                 "install",
                 "--prefix",
                 str(prefix),
+                "--prefer-offline",  # exact versions: cached packages need no freshness check
                 "--no-audit",
                 "--no-fund",
                 "--loglevel=error",

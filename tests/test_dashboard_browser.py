@@ -58,7 +58,7 @@ def host_script(tmp_path_factory: pytest.TempPathFactory) -> str:
         unavailable("npm is not installed")
     if not (UI / "node_modules" / ".bin" / "esbuild").exists():
         subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            [npm, "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=UI,
             check=True,
             timeout=600,
