@@ -20,6 +20,7 @@ _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\
 SEPARATOR = "|"
 #: Scalar lines up to this long share one line.
 SHORT = 24
+_ABSENT = object()
 #: The columns a call row may leave empty when they hold its line's own number.
 LINE_ENDS = ("from", "to")
 
@@ -112,6 +113,14 @@ def _scalar(value: Any, zone: _Zone) -> str:
 
 
 def _cell(value: Any, zone: _Zone) -> str:
+    if type(value) is str:  # most cells: said as they are unless a time or holding a separator
+        if len(value) >= 16 and value[10] == "T" and _INSTANT.fullmatch(value):
+            return zone.clock(value)
+        if SEPARATOR in value or "\n" in value:
+            return value.replace(SEPARATOR, "\\" + SEPARATOR).replace("\n", " ")
+        return value
+    if type(value) is int or type(value) is float:
+        return str(value)
     if isinstance(value, list):
         return ",".join(_cell(item, zone) for item in value)
     if isinstance(value, dict):
@@ -128,6 +137,8 @@ def _fields(value: Json, zone: _Zone) -> str:
 
 def _flat(row: Json) -> Json:
     """A row with its nested objects' fields lifted into columns (a summary group's keys)."""
+    if not any(type(value) is dict for value in row.values()):
+        return row
     flat: Json = {}
     for key, value in row.items():
         if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
@@ -157,7 +168,12 @@ def line_numbers(rows: list[Json]) -> dict[str, str]:
 def _table(name: str, rows: list[Json], zone: _Zone) -> str:
     flat = [_flat(row) for row in rows]
     columns: list[str] = []
+    orders: set[tuple[str, ...]] = set()
     for row in flat:  # every key once, each after the key it follows in the rows
+        order = tuple(row)
+        if order in orders:
+            continue
+        orders.add(order)
         previous = -1
         for key in row:
             if key not in columns:
@@ -169,11 +185,12 @@ def _table(name: str, rows: list[Json], zone: _Zone) -> str:
         numbers = "; ".join(f"{line} {number}" for line, number in own.items())
         lines.append(f"line numbers (empty from/to): {numbers}")
     lines.append(SEPARATOR.join(columns))
+    ends = [key in LINE_ENDS for key in columns]
     for row in flat:
-        number = own.get(row.get("line"))  # type: ignore[arg-type]
+        number = own.get(row.get("line")) if own else None  # type: ignore[arg-type]
         cells = [
-            "" if key not in row or (key in LINE_ENDS and row[key] == number) else _cell(row[key], zone)
-            for key in columns
+            "" if (value := row.get(key, _ABSENT)) is _ABSENT or (end and value == number) else _cell(value, zone)
+            for key, end in zip(columns, ends, strict=True)
         ]
         lines.append(SEPARATOR.join(cells).rstrip(SEPARATOR))  # empty last cells go unsaid
     return "\n".join(lines)
