@@ -35,7 +35,7 @@ class SipsimModel(DropNone):
     cannot be read fails the object.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)  # validators built on first use, not at start-up
     #: Field names the SIPSIM docs show for this object; the others are INFERRED.
     DOCUMENTED: ClassVar[frozenset[str]] = frozenset()
 
