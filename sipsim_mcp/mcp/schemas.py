@@ -68,7 +68,7 @@ def _inline(schema: Schema, defs: dict[str, Schema]) -> Schema:
     if "$ref" in schema:
         target = defs[schema["$ref"].rsplit("/", 1)[-1]]
         return _inline({**target, **{k: v for k, v in schema.items() if k != "$ref"}}, defs)
-    return {k: v for k, v in _map(schema, lambda sub: _inline(sub, defs)).items() if k != "$defs"}
+    return _map({k: v for k, v in schema.items() if k != "$defs"}, lambda sub: _inline(sub, defs))
 
 
 def _nullable(schema: Schema) -> bool:

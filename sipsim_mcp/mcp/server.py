@@ -15,6 +15,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateSecurity
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from .. import __version__
 from ..api.client import SipsimClient
@@ -185,20 +186,22 @@ def build_server(
 def tools(specs: list[ToolSpec], runtime: Runtime, gate: WriteGate) -> list[Tool]:
     """The MCP tools for `specs`, with lean schemas: each parameter's text said once across the list."""
     said: dict[str, set[str]] = {}
+    outputs = output_schemas(tuple(dict.fromkeys(spec.result_model for spec in specs)))
     built = []
     for spec in specs:
         tool = make_tool(spec, runtime, gate)
         tool.parameters = lean_input(tool.parameters, said)
-        tool.fn_metadata.output_schema = output_schema(spec.result_model)
+        tool.fn_metadata.output_schema = outputs[spec.result_model]
         built.append(tool)
     return built
 
 
 @cache
-def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The published output schema of a result model (answers are built from the model, so valid by
-    construction; clients validate them against this)."""
-    return lean_output(model.model_json_schema())
+def output_schemas(models: tuple[type[BaseModel], ...]) -> dict[type[BaseModel], dict[str, Any]]:
+    """The published output schemas of result models (answers are built from the models, so valid by
+    construction; clients validate them against these), generated together: shared parts once."""
+    refs, shared = models_json_schema([(model, "validation") for model in models])
+    return {model: lean_output({**refs[model, "validation"], **shared}) for model in models}
 
 
 def build_setup_server(problem: str, settings: Settings | None = None) -> SipsimServer:
