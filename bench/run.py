@@ -11,14 +11,16 @@ tools_list  bytes of tools/list (compact JSON, default scopes, then all scopes);
             tools with the schemas the SDK derives from the same models.
 answer      bytes on the wire for a default 20-call page, text plus structuredContent; baseline: the
             SDK's default text (the JSON again) plus the same structuredContent.
-server      the server's own work for one list_calls (tool call and result serialised, no transport);
-            baseline: the raw HTTP call (GET /calls, JSON decoded).
+server      the server's own work for one list_calls (tool call and result serialised, no transport), CPU
+            time of the process; baseline: the raw HTTP call (GET /calls, JSON decoded); server_floor:
+            floor.py's tool the same way (the SDK's own share).
 validate    a client validating a 20-row answer against the tool's output schema, as the SDK client
             does (compiled validator, best_match); baseline: the schema the SDK would derive.
 memory_call one list_calls through an in-memory MCP client; baselines: the raw HTTP call, and the
             thinnest MCPServer making the same call (bench/floor.py), its ratio is the SDK's floor.
 stdio_call  the same over stdio, client and server in separate processes; baseline: floor.py over stdio.
-cold        spawn to the tools/list answer over stdio; baseline: a bare MCPServer (floor.py bare).
+cold        spawn to the tools/list answer over stdio; baseline: a bare MCPServer (floor.py bare);
+            cold_cpu: the CPU each server process used, spawn to exit.
 tokens      token requests for 100 concurrent calls; baseline: 100 calls each through a new client.
 keepalive   200 reads through one client; baseline: the same client with keep-alive off (a new
             connection per read; the token is cached in both).
@@ -35,6 +37,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import socket
 import sys
 import time
@@ -90,12 +93,16 @@ async def interleaved(runs: dict[str, Callable[[], Awaitable[float]]], rounds: i
     return {name: median(values) for name, values in times.items()}
 
 
-def timed(action: Callable[[], Awaitable[Any]], repeat: int) -> Callable[[], Awaitable[float]]:
+def timed(
+    action: Callable[[], Awaitable[Any]], repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> Callable[[], Awaitable[float]]:
+    """Seconds per action on `clock` (wall time, or `time.process_time` for CPU-bound work on a busy machine)."""
+
     async def run() -> float:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(repeat):
             await action()
-        return (time.perf_counter() - start) / repeat
+        return (clock() - start) / repeat
 
     return run
 
@@ -181,8 +188,11 @@ async def bench_answer(sandbox: Sandbox) -> dict[str, Any]:
 
 
 async def bench_server(sandbox: Sandbox) -> dict[str, Any]:
+    """CPU time of this process per call (the simulator's thread does the same work for each run), which a
+    loaded machine disturbs far less than wall time."""
     settings = simulator_settings(sandbox)
     http, get = await raw_http(sandbox)
+    floor = _floor_server(sandbox)
     async with SipsimClient(settings) as api, http:
         server = build_server(settings, api=api, now=lambda: NOW)
 
@@ -190,10 +200,21 @@ async def bench_server(sandbox: Sandbox) -> dict[str, Any]:
             result = await server.call_tool("list_calls", CALL)
             result.model_dump_json(by_alias=True, exclude_none=True)
 
-        await ours()
-        await get()
-        medians = await interleaved({"ours": timed(ours, 50), "raw": timed(get, 50)})
-    return {"server": row(medians["ours"] * 1e3, medians["raw"] * 1e3, "ms per call")}
+        async def thin() -> None:
+            result = await floor.call_tool("list_calls", WINDOW)
+            result.model_dump_json(by_alias=True, exclude_none=True)
+
+        runs = {
+            name: timed(run, 50, time.process_time) for name, run in (("ours", ours), ("floor", thin), ("raw", get))
+        }
+        for run in runs.values():
+            await run()
+        medians = await interleaved(runs, rounds=9)
+    ms = {name: value * 1e3 for name, value in medians.items()}
+    return {
+        "server": row(ms["ours"], ms["raw"], "CPU ms per call", "vs the raw HTTP call"),
+        "server_floor": row(ms["floor"], ms["raw"], "CPU ms per call", "floor.py's tool vs the raw HTTP call"),
+    }
 
 
 async def bench_validate(sandbox: Sandbox) -> dict[str, Any]:
@@ -271,26 +292,41 @@ async def bench_stdio_call(sandbox: Sandbox) -> dict[str, Any]:
         }
         for run in runs.values():
             await run()
-        medians = await interleaved(runs)
+        medians = await interleaved(runs, rounds=9)
     return {"stdio_call": row(medians["ours"] * 1e3, medians["floor"] * 1e3, "ms per call", "vs floor.py over stdio")}
 
 
 async def bench_cold(sandbox: Sandbox) -> dict[str, Any]:
+    """Wall time from spawn to the tools/list answer, and the CPU the server process used from spawn to exit
+    (its rusage once reaped), which a loaded machine disturbs far less."""
     env = environment(sandbox)
+    cpu: dict[str, list[float]] = {"ours": [], "bare": []}
 
-    def start(command: list[str]) -> Callable[[], Awaitable[float]]:
+    def start(name: str, command: list[str]) -> Callable[[], Awaitable[float]]:
         async def run() -> float:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             begin = time.perf_counter()
             async with Client(stdio(command, env)) as client:
                 await client.list_tools()
-                return time.perf_counter() - begin
+                took = time.perf_counter() - begin
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client waits for the process to exit
+            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            return took
 
         return run
 
     medians = await interleaved(
-        {"ours": start(["-m", "sipsim_mcp"]), "bare": start([str(ROOT / "bench" / "floor.py"), "bare"])}
+        {
+            "ours": start("ours", ["-m", "sipsim_mcp"]),
+            "bare": start("bare", [str(ROOT / "bench" / "floor.py"), "bare"]),
+        },
+        rounds=9,
     )
-    return {"cold": row(medians["ours"] * 1e3, medians["bare"] * 1e3, "ms to tools/list", "spawn over stdio", 0)}
+    ours, bare = median(cpu["ours"]) * 1e3, median(cpu["bare"]) * 1e3
+    return {
+        "cold": row(medians["ours"] * 1e3, medians["bare"] * 1e3, "ms to tools/list", "spawn over stdio", 0),
+        "cold_cpu": row(ours, bare, "CPU ms", "the server process, spawn to exit", 0),
+    }
 
 
 # --- the API client ----------------------------------------------------------------------------------
