@@ -45,13 +45,16 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def gone(pids: set[int], within: float = 15) -> set[int]:
-    """The processes of `pids` still alive after `within` seconds (none, when shutdown is clean)."""
+def left_behind(pids: set[int], within: float = 15) -> set[int]:
+    """The processes of `pids` still alive after `within` seconds (none, when shutdown is clean); they
+    are killed, so that a failing test leaves no process either."""
     deadline = time.monotonic() + within
     alive = set(pids)
     while alive and time.monotonic() < deadline:
         alive = {pid for pid in alive if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"}
         time.sleep(0.05)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
     return alive
 
 
@@ -117,10 +120,12 @@ async def test_two_workers_answer_and_a_code_from_one_is_accepted_once_by_the_ot
     assert audited("done") == {name_a: b, name_b: a}
     assert all("already been used" in text for text in again)
     assert [r.body["name"] for r in writes(sandbox, "POST", "/api/v2/tags")] == [name_a, name_b]
-    assert code == 0 and gone(workers) == set()
+    assert code == 0 and left_behind(workers) == set()
 
 
-async def test_ctrl_c_stops_every_worker_of_a_read_only_server_without_redis(sandbox, tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "supervisor killed"])
+async def test_no_worker_outlives_a_ctrl_c_or_its_killed_supervisor(sandbox, tmp_path, stop):
+    """A read-only server needs no Redis for its workers."""
     server = ServerProcess(sandbox, tmp_path / "server.log", stateless=True, workers=2, SIPSIM_READ_ONLY="true")
     server.start()
     assert server.process is not None
@@ -130,11 +135,14 @@ async def test_ctrl_c_stops_every_worker_of_a_read_only_server_without_redis(san
             calls = data(await client.call_tool("list_calls", {"since": "yesterday", "limit": 1}))
         workers = descendants(server.process.pid)
     finally:
-        os.killpg(server.process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+        if stop == "ctrl-c":  # in a terminal, Ctrl-C signals the whole process group
+            os.killpg(server.process.pid, signal.SIGINT)
+        else:
+            server.process.kill()
         code = server.process.wait(20)
     assert "list_calls" in tools and "create_tag" not in tools and calls["returned"] == 1
-    assert len(workers) >= 2 and code == 0
-    assert gone(workers) == set()
+    assert len(workers) >= 2 and code == (0 if stop == "ctrl-c" else -signal.SIGKILL)
+    assert left_behind(workers) == set()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -126,11 +127,18 @@ def check_workers(args: argparse.Namespace, settings: Settings) -> None:
         )
 
 
+PR_SET_PDEATHSIG = 1
+
+
 def worker_app(settings: Settings, host: str, port: int) -> ASGIApp:
     """The app of one worker process (`--workers N`): its own logging (each line with its pid), server,
     API client and connection to the shared state store."""
     from ..mcp.http import http_app
 
+    if sys.platform == "linux":  # SIGTERM when the supervisor dies, even by SIGKILL: no orphan keeps the port
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     configure_logging(settings.log_level, pid=True)
     return http_app(settings, host=host, port=port, stateless=True)
 

@@ -117,7 +117,7 @@ async def _state(settings: Settings, report: Report) -> None:
     except StoreUnavailable as exc:
         report.add("state", "fail", f"{exc}: writes would be refused (reads still work). Check SIPSIM_STATE_URL.")
         return
-    shared = "" if settings.state_url else "; set SIPSIM_STATE_URL to share it between replicas"
+    shared = "" if settings.state_url else "; set SIPSIM_STATE_URL to share it between replicas or --workers"
     report.add("state", "ok", f"write guards {store.description}{shared}")
 
 
