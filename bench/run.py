@@ -42,7 +42,9 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -280,20 +282,53 @@ def stdio(command: list[str], env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable, args=command, env=env, cwd=str(ROOT))
 
 
+def children() -> set[int]:
+    """This process's child processes (Linux)."""
+    return {int(pid) for path in Path("/proc/self/task").glob("*/children") for pid in path.read_text().split()}
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds a process has used so far, over its threads (Linux schedstat: nanoseconds)."""
+    return sum(int(path.read_text().split()[0]) for path in Path(f"/proc/{pid}/task").glob("*/schedstat")) / 1e9
+
+
 async def bench_stdio_call(sandbox: Sandbox) -> dict[str, Any]:
+    """Wall time per call, and CPU per call: the server process's plus this one's (the client, and the
+    simulator's thread, which does the same work for both)."""
     env = environment(sandbox)
-    async with (
-        Client(stdio(["-m", "sipsim_mcp"], env)) as ours,
-        Client(stdio([str(ROOT / "bench" / "floor.py"), "call"], env)) as thin,
-    ):
-        runs = {
-            "ours": timed(lambda: ours.call_tool("list_calls", CALL), 30),
-            "floor": timed(lambda: thin.call_tool("list_calls", WINDOW), 30),
-        }
+    cpu: dict[str, list[float]] = {"ours": [], "floor": []}
+
+    def measured(name: str, action: Callable[[], Awaitable[Any]], pid: int, repeat: int = 30) -> Any:
+        async def run() -> float:
+            begin, mine, theirs = time.perf_counter(), time.process_time(), cpu_of(pid)
+            for _ in range(repeat):
+                await action()
+            took = (time.perf_counter() - begin) / repeat
+            cpu[name].append((time.process_time() - mine + cpu_of(pid) - theirs) / repeat)
+            return took
+
+        return run
+
+    async with AsyncExitStack() as stack:
+        runs = {}
+        for name, command, arguments in (
+            ("ours", ["-m", "sipsim_mcp"], CALL),
+            ("floor", [str(ROOT / "bench" / "floor.py"), "call"], WINDOW),
+        ):
+            known = children()
+            client = await stack.enter_async_context(Client(stdio(command, env)))
+            (pid,) = children() - known
+            runs[name] = measured(name, partial(client.call_tool, "list_calls", arguments), pid)
         for run in runs.values():
             await run()
+        for values in cpu.values():
+            values.clear()
         medians = await interleaved(runs, rounds=9)
-    return {"stdio_call": row(medians["ours"] * 1e3, medians["floor"] * 1e3, "ms per call", "vs floor.py over stdio")}
+    ours_cpu, floor_cpu = median(cpu["ours"]) * 1e3, median(cpu["floor"]) * 1e3
+    return {
+        "stdio_call": row(medians["ours"] * 1e3, medians["floor"] * 1e3, "ms per call", "vs floor.py over stdio"),
+        "stdio_call_cpu": row(ours_cpu, floor_cpu, "CPU ms per call", "server and client processes"),
+    }
 
 
 async def bench_cold(sandbox: Sandbox) -> dict[str, Any]:
