@@ -2,6 +2,7 @@
 
     python bench/floor.py bare    # one trivial tool, no HTTP: the cold-start floor
     python bench/floor.py call    # list_calls as one plain GET /calls (the same request sipsim-mcp sends)
+    python bench/floor.py call --http PORT   # the same over stateless streamable HTTP (bench/throughput.py)
 
 Configured by the same SIPSIM_API_URL / SIPSIM_TOKEN_URL / SIPSIM_CLIENT_ID / SIPSIM_CLIENT_SECRET.
 """
@@ -23,7 +24,7 @@ def ping() -> str:
     return "pong"
 
 
-if sys.argv[1:] == ["call"]:
+if sys.argv[1:2] == ["call"]:
     import httpx
 
     http: httpx.AsyncClient | None = None
@@ -50,4 +51,7 @@ if sys.argv[1:] == ["call"]:
 
 
 if __name__ == "__main__":
-    server.run()
+    if sys.argv[2:3] == ["--http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[3]), stateless_http=True)
+    else:
+        server.run()

@@ -120,6 +120,9 @@ def start_all(stack: ExitStack, workers: int, logs: Path) -> dict[str, tuple[str
         "SIPSIM_STATE_URL": f"redis://127.0.0.1:{redis_port}/0",
     }
     targets = {"direct": (f"{api}/api/v2/calls", simulator_pid)}
+    port = free_port()
+    floor = [sys.executable, str(ROOT / "bench" / "floor.py"), "call", "--http", str(port)]
+    targets["SDK floor"] = (f"http://127.0.0.1:{port}/mcp", start(stack, floor, port, env, logs / "floor.log"))
     for name, count in (("1 worker", 1), (f"{workers} workers", workers)):
         port = free_port()
         args = [sys.executable, "-m", "sipsim_mcp", "--transport", "http", "--stateless", "--port", str(port)]
@@ -154,7 +157,7 @@ async def token(url: str) -> str:
         return (await client.post(url.replace("/api/v2/calls", "/oauth/token"), data=grant)).json()["access_token"]
 
 
-async def load(url: str, pid: int, clients: int, seconds: float, bearer: str | None) -> dict[str, float]:
+async def load(url: str, pid: int, clients: int, seconds: float, kind: str, bearer: str) -> dict[str, float]:
     """`clients` concurrent clients calling as fast as answers come for WARMUP + `seconds`: the calls
     completed in the counted window, their rate and latency percentiles (ms), the errors, and the CPU
     time per call of process `pid` (and its workers) over the whole run."""
@@ -163,6 +166,9 @@ async def load(url: str, pid: int, clients: int, seconds: float, bearer: str | N
     now = datetime.now(timezone.utc).replace(microsecond=0)  # the request the server sends for since=7d
     params = {"start_time": (now - timedelta(days=7)).isoformat(), "end_time": now.isoformat(), "limit": 20}
     auth = {"Authorization": f"Bearer {bearer}"}
+    call: dict[str, Any] = json.loads(json.dumps(CALL))
+    if kind == "SDK floor":  # its tool takes the API's own parameters and answers the API's JSON
+        call["params"]["arguments"] = params
 
     async def client(index: int, http: httpx.AsyncClient, counted: float, stop: float) -> None:
         nonlocal errors, answered
@@ -170,13 +176,14 @@ async def load(url: str, pid: int, clients: int, seconds: float, bearer: str | N
         while time.perf_counter() < stop:
             sequence += 1
             began = time.perf_counter()
-            if bearer:
+            if kind == "direct":
                 response = await http.get(url, params=params, headers=auth)
                 ok = response.status_code == 200 and len(response.json()["data"]) == 20
             else:
-                response = await http.post(url, json={**CALL, "id": index * 1_000_000 + sequence}, headers=HEADERS)
-                answer = response.json() if response.status_code == 200 else {}
-                ok = answer.get("result", {}).get("structuredContent", {}).get("returned") == 20
+                response = await http.post(url, json={**call, "id": index * 1_000_000 + sequence}, headers=HEADERS)
+                answer = response.json().get("result", {}) if response.status_code == 200 else {}
+                content = answer.get("structuredContent", {})
+                ok = (len(content.get("data", ())) if kind == "SDK floor" else content.get("returned")) == 20
             ended = time.perf_counter()
             answered += ok
             if counted <= ended <= stop:
@@ -221,12 +228,12 @@ def machine() -> dict[str, Any]:
 async def measure(targets: dict[str, tuple[str, int]], rounds: int, seconds: float) -> dict[str, Any]:
     bearer = await token(targets["direct"][0])
     for name, (url, pid) in targets.items():  # first calls: tokens, connections, imports
-        await load(url, pid, 5, 0.5, bearer if name == "direct" else None)
+        await load(url, pid, 5, 0.5, name, bearer)
     runs: dict[int, dict[str, list[dict[str, float]]]] = {c: {name: [] for name in targets} for c in CONCURRENCY}
     for round_ in range(rounds):
         for clients in CONCURRENCY:
             for name, (url, pid) in targets.items():
-                figures = await load(url, pid, clients, seconds, bearer if name == "direct" else None)
+                figures = await load(url, pid, clients, seconds, name, bearer)
                 runs[clients][name].append(figures)
                 print(f"round {round_ + 1} c={clients:<3} {name:<10} {json.dumps(figures)}", file=sys.stderr)
     results: dict[str, Any] = {}
