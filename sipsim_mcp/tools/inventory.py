@@ -1,7 +1,7 @@
 """The inventory: every tool declared (`@tool`) in the area modules, gathered in their order.
 
 Tools are registered from this and nothing else; README's tool table, the bundle manifest and the
-tools/list snapshot are generated from it (`python -m sipsim_mcp.tools.catalog --write`).
+tools/list snapshot are generated from it (`python -m sipsim_mcp.app.catalog --write`).
 """
 
 from __future__ import annotations
@@ -26,4 +26,5 @@ def declared(module: ModuleType) -> list[ToolSpec]:
 
 TOOLS: tuple[ToolSpec, ...] = tuple(spec for area in AREAS for spec in declared(area))
 TOOLS_BY_NAME = {spec.name: spec for spec in TOOLS}
-assert len(TOOLS_BY_NAME) == len(TOOLS), "two tools are declared with the same name"
+if len(TOOLS_BY_NAME) != len(TOOLS):
+    raise RuntimeError("Two tools are declared with the same name")
