@@ -33,6 +33,7 @@ summaries   summarize_calls over 10,000 and 100,000 calls (by line), in a server
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -47,12 +48,13 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver.tools import Tool
+from pydantic import Field
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -61,9 +63,10 @@ from sipsim_mcp.api import endpoints as ep  # noqa: E402
 from sipsim_mcp.api.client import SipsimClient  # noqa: E402
 from sipsim_mcp.api.config import DEFAULT_SCOPES, KNOWN_SCOPES  # noqa: E402
 from sipsim_mcp.app.demo import simulator_settings  # noqa: E402
-from sipsim_mcp.mcp.register import signature  # noqa: E402
+from sipsim_mcp.mcp.register import CODE_DESCRIPTION, CODE_FIELD  # noqa: E402
 from sipsim_mcp.mcp.server import build_server  # noqa: E402
 from sipsim_mcp.sandbox import Sandbox, SandboxConfig  # noqa: E402
+from sipsim_mcp.tools.base import ToolSpec  # noqa: E402
 from sipsim_mcp.tools.inventory import TOOLS_BY_NAME  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
@@ -139,6 +142,27 @@ async def raw_http(sandbox: Sandbox) -> tuple[httpx.AsyncClient, Callable[[], Aw
 # --- bytes -------------------------------------------------------------------------------------------
 
 
+def sdk_input_schema(spec: ToolSpec, mode: str) -> dict[str, Any]:
+    """The input schema the SDK derives for a function taking the input model's fields, flat (type,
+    constraints, description, default), and a write's confirmation code when writes are confirmed by preview."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = []
+    for name, info in spec.input.model_fields.items():
+        parts = (info.annotation, *info.metadata, Field(description=info.description, examples=info.examples))
+        default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
+        params.append(inspect.Parameter(name, keyword, annotation=Annotated[parts], default=default))
+    if spec.write and mode == "preview":
+        code = Annotated[str | None, Field(description=CODE_DESCRIPTION, max_length=100)]
+        params.append(inspect.Parameter(CODE_FIELD, keyword, annotation=code, default=None))
+
+    def published(**arguments: Any) -> None:
+        raise NotImplementedError  # never called: only its signature is read
+
+    published.__name__ = published.__qualname__ = spec.name
+    published.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return Tool.from_function(published).parameters
+
+
 async def bench_tools_list(sandbox: Sandbox) -> dict[str, Any]:
     out = {}
     for label, scopes in (("default", DEFAULT_SCOPES), ("all", KNOWN_SCOPES)):
@@ -153,12 +177,11 @@ async def bench_tools_list(sandbox: Sandbox) -> dict[str, Any]:
             sdk = []
             for tool in tools:  # the SDK's own schemas for the same functions and result models
                 spec = TOOLS_BY_NAME[tool["name"]]
-                derived = Tool.from_function(signature(spec, server.gate.mode))
                 annotations = {**tool["annotations"], "title": spec.title}
                 sdk.append(
                     {
                         **tool,
-                        "inputSchema": derived.parameters,
+                        "inputSchema": sdk_input_schema(spec, server.gate.mode),
                         "outputSchema": spec.result_model.model_json_schema(),
                         "annotations": annotations,
                     }

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Annotated, Any, ClassVar, cast
 
 from mcp.server.mcpserver import (
@@ -19,9 +20,11 @@ from mcp.server.mcpserver import (
 )
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core.core_schema import WithDefaultSchema
 
 from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
@@ -138,17 +141,6 @@ def result(model: BaseModel) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def _parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
-    """Keyword parameters mirroring the input model's fields (type, constraints, description, default)."""
-    params = []
-    for name, info in model.model_fields.items():
-        parts = (info.annotation, *info.metadata, Field(description=info.description, examples=info.examples))
-        annotation = Annotated[parts]  # type: ignore[valid-type]  # Annotated[(T, *meta)] is Annotated[T, *meta]
-        default = inspect.Parameter.empty if info.is_required() else info.get_default(call_default_factory=True)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default))
-    return params
-
-
 def _signed(fn: Callable[..., Any], name: str, params: list[inspect.Parameter], returns: Any) -> Callable[..., Any]:
     fn.__name__ = fn.__qualname__ = name
     fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
@@ -160,26 +152,52 @@ def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty)
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
 
-def signature(spec: ToolSpec, mode: str) -> Callable[..., Any]:
-    """A function whose signature is the tool's published arguments: the input model's fields, flat, and a
-    write's confirmation code when writes are confirmed by preview. Its schema is the tool's input schema."""
+class _Code(BaseModel):
+    """A write's confirmation code, when writes are confirmed by preview."""
 
-    def published(**arguments: Any) -> None:
-        raise NotImplementedError  # never called: only its signature is read
+    confirmation_code: str | None = Field(None, description=CODE_DESCRIPTION, max_length=100)
 
-    params = _parameters(spec.input)
-    if spec.write and mode == "preview":
-        params.append(
-            _keyword(CODE_FIELD, Annotated[str | None, Field(description=CODE_DESCRIPTION, max_length=100)], None)
-        )
-    return _signed(published, spec.name, params, CallToolResult)
+
+class _Published(GenerateJsonSchema):
+    """The generator of published input schemas: a default made by a factory (an empty list) is stated too."""
+
+    def get_default_value(self, schema: WithDefaultSchema) -> Any:
+        if "default_factory" in schema and not schema.get("default_factory_takes_data"):
+            return cast(Callable[[], Any], schema["default_factory"])()
+        return super().get_default_value(schema)
+
+
+@cache
+def input_schema(model: type[BaseModel], code: bool) -> dict[str, Any]:
+    """A tool's published input schema: the input model's fields, flat, and a write's confirmation code when
+    writes are confirmed by preview (`code`). Unknown names are refused by the model, with a message naming
+    the accepted ones, so the schema does not repeat the model's closed-object flag (nor its docstring)."""
+    schema = model.model_json_schema(schema_generator=_Published)
+    published = {key: value for key, value in schema.items() if key not in ("additionalProperties", "description")}
+    if code:
+        properties = _Code.model_json_schema()["properties"]
+        published["properties"] = {**published["properties"], CODE_FIELD: properties[CODE_FIELD]}
+    return published
+
+
+def _from_json_text(value: Any) -> Any:
+    """A list or object some hosts send as JSON text, parsed (as the SDK's argument models do)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return value
+    return value if isinstance(parsed, str | int | float) else parsed
 
 
 class Arguments(ArgModelBase):
     """The one validation of a tool call's arguments: the tool's input model (which refuses unknown names) as
     `args`, and a write's confirmation code beside it. It reads the flat arguments a client sends."""
 
-    flat: ClassVar[FuncMetadata]
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)  # its validator: on the first call
+
+    json_text: ClassVar[frozenset[str]]  # the input's fields a host may send as JSON text: those not typed `str`
     write: ClassVar[bool]
 
     @model_validator(mode="before")
@@ -187,23 +205,25 @@ class Arguments(ArgModelBase):
     def _nest(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        arguments = cls.flat.pre_parse_json(data)  # lists sent as JSON text, as some hosts do
+        arguments = {key: _from_json_text(value) if key in cls.json_text else value for key, value in data.items()}
         if not cls.write:
             return {ARGS: arguments}
         return {ARGS: arguments, CODE_FIELD: arguments.pop(CODE_FIELD, None)}
 
 
-def arguments_model(spec: ToolSpec, flat: FuncMetadata) -> type[Arguments]:
-    fields: dict[str, Any] = {ARGS: (spec.input, ...)}
-    if spec.write:
+@cache
+def arguments_model(name: str, model: type[BaseModel], write: bool) -> type[Arguments]:
+    fields: dict[str, Any] = {ARGS: (model, ...)}
+    if write:
         fields[CODE_FIELD] = (Annotated[str | None, Field(max_length=100)], None)
-    model = create_model(f"{spec.name}_arguments", __base__=Arguments, **fields)
-    model.flat, model.write = flat, spec.write
-    return model
+    arguments = create_model(f"{name}_arguments", __base__=Arguments, **fields)
+    arguments.json_text = frozenset(key for key, info in model.model_fields.items() if info.annotation is not str)
+    arguments.write = write
+    return arguments
 
 
 def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Tool:
-    """The MCP tool for `spec`: its published input schema is the flat `signature`, and its arguments are
+    """The MCP tool for `spec`: its published input schema is the flat `input_schema`, and its arguments are
     validated once, by `arguments_model`, before its function (and a write's resolvers) receive them. The
     function types `args` as any model, so the SDK's argument model and schema for it (replaced) cost nothing."""
     fn = _write_tool(spec, runtime, gate) if spec.write else _read_tool(spec, runtime)
@@ -215,9 +235,8 @@ def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Tool:
         annotations=spec.annotations,
         meta=tool_meta(spec.view) if spec.view else None,
     )
-    published = Tool.from_function(signature(spec, gate.mode))
-    tool.parameters = published.parameters
-    tool.fn_metadata.arg_model = arguments_model(spec, published.fn_metadata)
+    tool.parameters = input_schema(spec.input, spec.write and gate.mode == "preview")
+    tool.fn_metadata.arg_model = arguments_model(spec.name, spec.input, spec.write)
     return tool
 
 
