@@ -9,7 +9,6 @@ the SIPSIM API has second precision (``now`` and fractional inputs are truncated
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -127,6 +126,8 @@ def parse_timezone(name: str | None, default: str = "UTC") -> ZoneInfo:
     exact = zones.get(key.lower().replace(" ", "_"))
     if exact is not None:
         return ZoneInfo(exact)
+    import difflib  # only for a name that is not a zone (its import is a start-up cost otherwise)
+
     close = difflib.get_close_matches(key.lower(), list(zones), n=3, cutoff=0.7)
     hint = f" Did you mean {', '.join(zones[c] for c in close)}?" if close else ""
     raise WindowError(
