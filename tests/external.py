@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,49 +41,68 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@contextmanager
+def installing(name: str) -> Iterator[Path]:
+    """`.cache/clients/NAME`, held by this process alone (pytest workers run side by side): the client is
+    installed there by one of them while the others wait, and used by none before its stamp says it is
+    complete."""
+    import fcntl
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield CACHE / name
+
+
+def installed(place: Path, wanted: list[str]) -> bool:
+    stamp = place / "installed.json"
+    return stamp.exists() and json.loads(stamp.read_text()) == wanted
+
+
 def node_tool(name: str) -> Path:
     """The path of an npm-installed command, installing every client's package on first use (one npm run)."""
-    prefix = CACHE / "node"
-    binary = prefix / "node_modules" / ".bin" / name
-    if not binary.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            unavailable("npm is not installed")
-        prefix.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                npm,
-                "install",
-                "--prefix",
-                str(prefix),
-                "--prefer-offline",  # exact versions: cached packages need no freshness check
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                *NODE_PACKAGES.values(),
-            ],
-            check=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-        )
-    return binary
+    wanted = list(NODE_PACKAGES.values())
+    with installing("node") as prefix:
+        if not installed(prefix, wanted):
+            npm = shutil.which("npm")
+            if npm is None:
+                unavailable("npm is not installed")
+            prefix.mkdir(parents=True, exist_ok=True)
+            (prefix / "installed.json").unlink(missing_ok=True)
+            subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(prefix),
+                    "--prefer-offline",  # exact versions: cached packages need no freshness check
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    *wanted,
+                ],
+                check=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+            )
+            (prefix / "installed.json").write_text(json.dumps(wanted))
+    return prefix / "node_modules" / ".bin" / name
 
 
 def framework_python(name: str) -> Path:
     """The python of a virtualenv holding one agent framework (created on first use)."""
-    env = CACHE / name
-    python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    stamp = env / "installed.json"
     wanted = FRAMEWORKS[name]
-    if not (stamp.exists() and json.loads(stamp.read_text()) == wanted):
-        # uv (a test dependency) installs a framework in seconds where pip takes tens of them
-        uv = [sys.executable, "-m", "uv"]
-        for command in (
-            [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(env)],
-            [*uv, "pip", "install", "--quiet", "--python", str(python), *wanted],
-        ):
-            subprocess.run(command, check=True, timeout=900, stdin=subprocess.DEVNULL)
-        stamp.write_text(json.dumps(wanted))
+    with installing(name) as env:
+        python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        if not installed(env, wanted):
+            # uv (a test dependency) installs a framework in seconds where pip takes tens of them
+            uv = [sys.executable, "-m", "uv"]
+            for command in (
+                [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(env)],
+                [*uv, "pip", "install", "--quiet", "--python", str(python), *wanted],
+            ):
+                subprocess.run(command, check=True, timeout=900, stdin=subprocess.DEVNULL)
+            (env / "installed.json").write_text(json.dumps(wanted))
     return python
 
 

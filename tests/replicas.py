@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,49 +24,108 @@ from .external import ROOT, against, unavailable
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on right now (see `Listener` for handing it to another process)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout} s")
+class PortTaken(RuntimeError):
+    """The port was free when picked, and taken before the process bound it."""
 
 
-class RedisServer:
-    """A throwaway redis-server (no persistence) that can be stopped and started again on its port."""
+class Listener:
+    """A process that serves on a loopback port, its output in `log`. The first start picks a free port,
+    and picks another if the process finds it taken: between the pick and the bind, another pytest
+    worker or an outgoing connection may have taken it. Later starts keep the port (a restart)."""
 
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.binary = binary
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+    what = "the server"
+
+    def __init__(self, log: Path, **popen: Any) -> None:
+        self.log = log
+        self.popen = popen
+        self.port = 0
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=self.directory,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, self.process, "redis-server")
-        return self
+    def command(self, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, tries: int = 5) -> Listener:
+        for attempt in range(1, tries + 1):
+            port = self.port or free_port()
+            with self.log.open("a") as output:
+                self.process = subprocess.Popen(
+                    self.command(port), stdin=subprocess.DEVNULL, stdout=output, stderr=output, **self.popen
+                )
+            try:
+                self._wait(port)
+            except PortTaken:
+                if self.port or attempt == tries:
+                    raise
+                continue
+            self.port = port
+            return self
+        raise AssertionError("unreachable")
+
+    def _wait(self, port: int, timeout: float = 60) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                output = self.log.read_text()
+                kind = PortTaken if "address already in use" in output.lower() else RuntimeError
+                raise kind(f"{self.what} exited with {self.process.returncode}: {output[-2000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        output = self.log.read_text()[-2000:]
+        raise RuntimeError(f"{self.what} did not listen on port {port} within {timeout} s: {output}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
         self.process = None
+
+    def __enter__(self) -> Listener:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class Command(Listener):
+    """Any command that serves on the port it is given: `command(port)`."""
+
+    def __init__(self, command: Callable[[int], list[str]], log: Path, what: str, **popen: Any) -> None:
+        super().__init__(log, **popen)
+        self._command = command
+        self.what = what
+
+    def command(self, port: int) -> list[str]:
+        return self._command(port)
+
+
+class RedisServer(Listener):
+    """A throwaway redis-server (no persistence) that can be stopped and started again on its port."""
+
+    what = "redis-server"
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        super().__init__(directory / "redis.log", cwd=directory)
+        self.binary = binary
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self, port: int) -> list[str]:
+        return [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
 
 @contextmanager
@@ -84,43 +143,22 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-class ServerProcess:
+class ServerProcess(Listener):
     """`python -m sipsim_mcp --transport http` on a free port, against a simulator, in its own process group
     (as a shell runs a command: a Ctrl-C reaches the whole group)."""
 
     def __init__(self, sandbox: Any, log: Path, *, stateless: bool = False, workers: int = 1, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.args = [sys.executable, "-m", "sipsim_mcp", "--transport", "http", "--port", str(self.port)]
-        self.args += ["--stateless"] if stateless else []
-        self.args += ["--workers", str(workers)] if workers > 1 else []
-        self.env = against(sandbox, SIPSIM_TIMEZONE="Europe/Paris", SIPSIM_DEFAULT_REGION="FR", **env)
-        self.log = log
-        self.process: subprocess.Popen | None = None
+        environment = against(sandbox, SIPSIM_TIMEZONE="Europe/Paris", SIPSIM_DEFAULT_REGION="FR", **env)
+        super().__init__(log, cwd=ROOT, env=environment, start_new_session=True)
+        self.options = ["--stateless"] if stateless else []
+        self.options += ["--workers", str(workers)] if workers > 1 else []
 
-    def start(self) -> ServerProcess:
-        with self.log.open("a") as errors:
-            self.process = subprocess.Popen(
-                self.args,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=errors,
-                stderr=errors,
-                start_new_session=True,
-            )
-        wait_for_port(self.port, self.process, f"the server (log: {self.log.read_text()[-2000:]})")
-        return self
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "sipsim_mcp", "--transport", "http", "--port", str(port), *self.options]
 
 
 @contextmanager

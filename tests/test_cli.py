@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 
 import anyio
 import httpx
@@ -20,6 +18,7 @@ from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
 from .conftest import NOW, settings_for
 from .external import ROOT, against, in_a_terminal, server_env
 from .mcp_helpers import data
+from .replicas import Command
 
 pytestmark = pytest.mark.anyio
 
@@ -124,38 +123,25 @@ async def test_doctor_reports_wrong_credentials_and_does_not_guess_the_granted_s
     assert "scopes granted:    unknown (no token was obtained)" in render(report)
 
 
-def test_the_sandbox_command_serves_the_simulator():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), "--calls", "300", "--seed", "3"],
+def test_the_sandbox_command_serves_the_simulator(tmp_path):
+    small = ["--calls", "300", "--seed", "3"]
+    with Command(
+        lambda port: [sys.executable, "-m", "sipsim_mcp", "sandbox", "--port", str(port), *small],
+        tmp_path / "sandbox.log",
+        "sipsim-mcp sandbox",
         cwd=ROOT,
         env=server_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        banner = process.stdout.readline().decode() + process.stdout.readline().decode()
-        for _ in range(100):
-            try:
-                token = httpx.post(
-                    f"http://127.0.0.1:{port}/oauth/token",
-                    data={"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"},
-                )
-                break
-            except httpx.ConnectError:
-                time.sleep(0.1)
+    ) as sandbox:
+        port = sandbox.port
+        token = httpx.post(
+            f"http://127.0.0.1:{port}/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "demo", "client_secret": "demo-secret"},
+        )
         account = httpx.get(
             f"http://127.0.0.1:{port}/api/v2/account",
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
         )
-    finally:
-        process.terminate()
-        process.wait(10)
-        process.stdout.close()
-        process.stderr.close()
+    banner = sandbox.log.read_text()
     assert f"http://127.0.0.1:{port}/api/v2" in banner and "demo-secret" in banner
     assert account.json()["data"]["company_name"] == "Acme Corporation"
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -25,6 +23,7 @@ import pytest
 from sipsim_mcp.language.windows import WEEKDAYS
 
 from .external import ROOT, server_env, unavailable
+from .replicas import Command
 
 pytestmark = pytest.mark.browser
 
@@ -69,37 +68,16 @@ def host_script(tmp_path_factory: pytest.TempPathFactory) -> str:
     return out.read_text()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def origin() -> Iterator[str]:
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`sipsim-mcp --demo --transport http` on a free loopback port; yields its origin."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
+    with Command(
+        lambda port: [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
+        tmp_path_factory.mktemp("origin") / "server.log",
+        "the HTTP server",
         env=server_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the HTTP server did not start: {process.communicate()[1][-2000:]}")
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    ) as server:
+        yield f"http://127.0.0.1:{server.port}"
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from mcp import Client, StdioServerParameters
 
 from .external import ROOT, framework_python, node_tool, server_env, server_launch
 from .mcp_helpers import writes
+from .replicas import Command
 
 pytestmark = pytest.mark.external
 
@@ -83,18 +82,15 @@ def test_claude_code_connects_over_http_with_its_bearer_token(tmp_path):
         HOME=str(home), DISABLE_AUTOUPDATER="1", DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1"
     )
     claude = str(node_tool("claude"))
-    port = free_port()
-    http = subprocess.Popen(
-        [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
+    http = Command(
+        lambda port: [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
+        tmp_path / "server.log",
+        "sipsim-mcp --transport http",
         cwd=ROOT,
         env={**env, "SIPSIM_MCP_AUTH_TOKEN": CONFIRM_KEY},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
-    try:
-        wait_for_port(port)
-        url = f"http://127.0.0.1:{port}/mcp"
+    with http:
+        url = f"http://127.0.0.1:{http.port}/mcp"
         for args in (
             ["--transport", "http", "sipsim-http", url, "--header", f"Authorization: Bearer {CONFIRM_KEY}"],
             ["--transport", "http", "sipsim-no-token", url],
@@ -105,28 +101,9 @@ def test_claude_code_connects_over_http_with_its_bearer_token(tmp_path):
         listed = subprocess.run(
             [claude, "mcp", "list"], cwd=home, env=env, capture_output=True, text=True, timeout=180
         ).stdout
-    finally:
-        http.terminate()
-        http.wait(10)
     status = {line.split(":")[0]: line for line in listed.splitlines() if line.startswith("sipsim")}
     assert "Connected" in status["sipsim-http"]
     assert "Connected" not in status["sipsim-no-token"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def drive(framework: str, job: dict) -> dict:
