@@ -65,7 +65,8 @@ from sipsim_mcp.api.config import DEFAULT_SCOPES, KNOWN_SCOPES  # noqa: E402
 from sipsim_mcp.app.demo import simulator_settings  # noqa: E402
 from sipsim_mcp.mcp.register import CODE_DESCRIPTION, CODE_FIELD  # noqa: E402
 from sipsim_mcp.mcp.server import build_server  # noqa: E402
-from sipsim_mcp.sandbox import Sandbox, SandboxConfig  # noqa: E402
+from sipsim_mcp.sandbox import Sandbox, SandboxConfig, dataset  # noqa: E402
+from sipsim_mcp.sandbox.dataset import build_dataset  # noqa: E402
 from sipsim_mcp.tools.base import ToolSpec  # noqa: E402
 from sipsim_mcp.tools.inventory import TOOLS_BY_NAME  # noqa: E402
 
@@ -560,6 +561,20 @@ async def bench_summaries(
     return out
 
 
+async def bench_dataset(sandbox: Sandbox) -> dict[str, Any]:
+    config = SandboxConfig(anchor=NOW)
+
+    async def build() -> None:
+        dataset._seeded.cache_clear()
+        build_dataset(config)
+
+    async def copy() -> None:
+        build_dataset(config)  # the build of this config is cached: a copy of it
+
+    spent = await interleaved({"build": timed(build, 1, time.process_time), "copy": timed(copy, 5, time.process_time)})
+    return {"dataset": row(spent["build"], spent["copy"], "s CPU", f"{config.calls:,} calls")}
+
+
 MEASURES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "tools_list": bench_tools_list,
     "answer": bench_answer,
@@ -571,6 +586,7 @@ MEASURES: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "tokens": bench_tokens,
     "keepalive": bench_keepalive,
     "summaries": bench_summaries,
+    "dataset": bench_dataset,
 }
 STANDALONE = {"summaries"}
 

@@ -163,13 +163,6 @@ def test_simulators_of_one_config_share_no_data() -> None:
     assert data != before
 
 
-def test_build_is_fast() -> None:
-    dataset._seeded.cache_clear()  # a real build, not a copy
-    started = time.perf_counter()
-    build_dataset(SandboxConfig(anchor=ANCHOR))
-    assert time.perf_counter() - started < 1.5
-
-
 def test_dataset_is_consistent(sb: Sandbox) -> None:
     data = sb.data
     calls = data.calls
