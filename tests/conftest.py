@@ -32,6 +32,27 @@ def pytest_configure(config: pytest.Config) -> None:
     VARIANT = config.getoption("--variant")
 
 
+#: The files that take longest (installs, external clients, server processes), longest first. Under
+#: `pytest -n auto` (addopts: --dist loadfile --no-loadscope-reorder) a worker runs a file at a time in
+#: this order, so the long ones start at once on different workers and the many quick files fill in.
+SLOWEST_FIRST = (
+    "test_install.py",
+    "test_external_clients.py",
+    "test_replicas.py",
+    "test_dashboard_browser.py",
+    "test_cli.py",
+    "test_bundle.py",
+    "test_http.py",
+    "test_workers.py",
+    "test_shapes.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -56,9 +56,9 @@ def test_every_setting_is_documented():
 def test_the_test_command_is_what_ci_runs():
     block = re.search(r"## Run the tests\n\n```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert block == ['pip install -e ".[test]"', "python -m pytest"]
+    assert block == ['pip install -e ".[test]"', "python -m pytest -n auto"]
     assert 'python -m pip install --quiet -e ".[test]"' in ci
-    assert ci.rstrip().endswith("python -m pytest")
+    assert ci.rstrip().endswith("python -m pytest -n auto")
 
 
 def test_the_demo_command_is_the_documented_one():
