@@ -179,3 +179,27 @@ def test_a_bare_command_in_a_terminal_says_what_it_waits_for():
     text = output.decode()
     assert code is None  # still waiting for a client when stopped
     assert "waits for an MCP client" in text and "sipsim-mcp --demo" in text and "Connect a client" in text
+
+
+START_UP = """
+import gc, weakref
+from sipsim_mcp.app.cli import starting
+
+class Node:
+    pass
+
+with starting():
+    during = gc.isenabled()
+    dropped = Node()
+    dropped.cycle = dropped  # garbage only the collector frees
+    freed = weakref.ref(dropped)
+    del dropped
+print(during, gc.isenabled(), freed() is None)
+"""
+
+
+def test_start_up_turns_the_garbage_collector_back_on_and_frees_what_it_dropped():
+    """The stdio server starts without the collector's passes (`starting`), but serves with the collector on,
+    and the cycles start-up dropped are freed, not kept for the life of the process."""
+    run = subprocess.run([sys.executable, "-c", START_UP], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["False", "True", "True"], run.stderr
