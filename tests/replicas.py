@@ -4,6 +4,7 @@ MCP client."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -28,6 +29,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` listens on loopback `port`: on Linux, one of its own sockets (not another
+    process that took the port first); elsewhere, whether anything answers there."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    rows = (line.split() for line in table.read_text().splitlines()[1:])
+    listening = {f"socket:[{row[9]}]" for row in rows if row[3] == "0A" and int(row[1].split(":")[1], 16) == port}
+    try:
+        files = list(Path(f"/proc/{pid}/fd").iterdir()) if listening else []
+    except OSError:  # it has just exited
+        return False
+    for fd in files:
+        with contextlib.suppress(OSError):  # a file closed since the listing
+            if os.readlink(fd) in listening:
+                return True
+    return False
 
 
 class PortTaken(RuntimeError):
@@ -75,9 +96,8 @@ class Listener:
                 output = self.log.read_text()
                 kind = PortTaken if "address already in use" in output.lower() else RuntimeError
                 raise kind(f"{self.what} exited with {self.process.returncode}: {output[-2000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if listens(self.process.pid, port):
+                return
             time.sleep(0.05)
         output = self.log.read_text()[-2000:]
         raise RuntimeError(f"{self.what} did not listen on port {port} within {timeout} s: {output}")
