@@ -21,7 +21,7 @@ from .auth import ScopedAuth, TokenProvider
 from .config import Settings
 from .endpoints import Endpoint
 from .errors import MissingScopeError, ResponseShapeError, SipsimAPIError, TokenError, shape_problems
-from .models import ErrorEnvelope, Pagination, SuccessEnvelope
+from .models import ErrorEnvelope, ListEnvelope, Pagination, SipsimModel, SuccessEnvelope
 from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class ApiResponse:
     pagination: Pagination | None = None
     method: str = "GET"
     path: str = ""
-    raw: Any = field(default=None, repr=False)  # the decoded body as sent (for doctor --probe)
+    raw: Any = field(default=None, repr=False)  # the decoded body as sent (for doctor --probe; None when typed)
 
     def items(self) -> list[Any]:
         """`data` of a list response; ResponseShapeError if it is not a list."""
@@ -56,7 +56,10 @@ class ApiResponse:
         )
 
     def read(self, model: type[M], item: Any, where: str = "data") -> M:
-        """`item` (a part of `data`) decoded as `model`; ResponseShapeError naming the fields that did not fit."""
+        """`item` (a part of `data`) decoded as `model` (as it is if it was read so already); ResponseShapeError
+        naming the fields that did not fit."""
+        if type(item) is model:
+            return item
         try:
             return model.model_validate(item)
         except ValidationError as exc:
@@ -163,8 +166,11 @@ class SipsimClient:
         path_params: Mapping[str, object] | None = None,
         params: Mapping[str, QueryValue] | None = None,
         json_body: Any = None,
+        items: type[SipsimModel] | None = None,
     ) -> ApiResponse:
-        """Send one request and decode the envelope. Reads are retried; writes are sent exactly once.
+        """Send one request and decode the envelope. Reads are retried; writes are sent exactly once. With
+        `items`, a list response whose items all fit that model has them read as such in one pass; otherwise
+        `data` holds them as sent (to be read one by one).
 
         Where the docs disagree on the scope (`calls.create` or `calls.write`), a 403 (or a scope SIPSIM does
         not grant) with one configured scope leads to one try with the other: nothing was done the first time.
@@ -176,7 +182,7 @@ class SipsimClient:
         for index, scope in enumerate(choices):
             last = index == len(choices) - 1
             try:
-                return await self._send(endpoint, scope, path, query, json_body)
+                return await self._send(endpoint, scope, path, query, json_body, items)
             except MissingScopeError:
                 if last:
                     raise
@@ -191,7 +197,13 @@ class SipsimClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, endpoint: Endpoint, scope: str, path: str, query: dict[str, str], json_body: Any
+        self,
+        endpoint: Endpoint,
+        scope: str,
+        path: str,
+        query: dict[str, str],
+        json_body: Any,
+        items: type[SipsimModel] | None = None,
     ) -> ApiResponse:
         auth = ScopedAuth(self.tokens, frozenset({scope}))
         retryable = endpoint.method == "GET"
@@ -217,7 +229,7 @@ class SipsimClient:
                     (time.monotonic() - started) * 1000,
                 )
                 if response.status_code not in RETRYABLE_STATUS:
-                    return self._decode(response, endpoint.method, path)
+                    return self._decode(response, endpoint.method, path, items)
                 failure = self._error(response, endpoint.method, path)
                 wait = failure.retry_after if failure.retry_after is not None else self._retry.backoff(attempt)
             if not retryable or attempt == self._retry.attempts or waited + wait > self._retry.budget:
@@ -273,12 +285,28 @@ class SipsimClient:
         response = await self.request(endpoint, path_params=path_params, params=params, json_body=json_body)
         return response.read(model, response.data), response
 
-    def _decode(self, response: httpx.Response, method: str, path: str) -> ApiResponse:
+    def _decode(
+        self, response: httpx.Response, method: str, path: str, items: type[SipsimModel] | None = None
+    ) -> ApiResponse:
         if response.status_code >= 400:
             raise self._error(response, method, path)
         request_id = _header_request_id(response)
         if response.status_code == 204 or not response.content:
             return ApiResponse(response.status_code, request_id, None, method=method, path=path)
+        if items is not None:
+            try:
+                page = ListEnvelope[items].model_validate_json(response.content)  # type: ignore[valid-type]
+            except ValidationError:
+                pass  # not an envelope, or an item that does not fit: read below as plain JSON
+            else:
+                return ApiResponse(
+                    status=response.status_code,
+                    request_id=page.request_id or request_id,
+                    data=page.data,
+                    pagination=page.pagination,
+                    method=method,
+                    path=path,
+                )
         try:
             body = _parse(response)
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -321,7 +321,7 @@ class Scan:
 
     async def _fetch(self, token: str | None) -> ApiResponse:
         params = {**self.query.params, "limit": self.page_size, "page": token}
-        return await self.ctx.api.request(ep.LIST_CALLS, params=params)
+        return await self.ctx.api.request(ep.LIST_CALLS, params=params, items=Call)
 
     @asynccontextmanager
     async def reading_ahead(self) -> AsyncIterator[None]:
