@@ -441,13 +441,14 @@ class CallTag(SipsimModel):
     color: str | None = None
 
 
-class Call(SipsimModel):
-    """One call of the history. Only id, direction, caller_number and receiver_number are documented."""
+class CallFacts(SipsimModel):
+    """The fields of a call that counts, groups and filters read: summaries read only these, and skip the
+    rest of each call. Only id, direction, caller_number and receiver_number are documented."""
 
+    model_config = ConfigDict(extra="ignore")
     DOCUMENTED = frozenset({"id", "direction", "caller_number", "receiver_number"})
 
     id: Annotated[Id, Expect("integer", "string")]  # both in the docs (D4)
-    pbx_id: Text = None
     direction: Annotated[Lower, Expect("string", words=("inbound", "outgoing"))] = None
     call_type: Annotated[Lower, Expect("string", words=("inbound", "outgoing", "missed", "voicemail"))] = Field(
         None, description="inbound, outgoing, missed or voicemail"
@@ -456,8 +457,6 @@ class Call(SipsimModel):
         None, description="ANSWER, MISSED, BUSY or NOANSWER"
     )
     start_time: Instant = None
-    answer_time: Instant = None
-    end_time: Instant = None
     duration: Seconds = None
     wait_time: Seconds = None
     caller_number: Number = None
@@ -470,6 +469,16 @@ class Call(SipsimModel):
     tags: Annotated[list[CallTag], BeforeValidator(_tag_refs), Fast(list[CallTag], nullable=False)] = Field(
         default_factory=list
     )
+
+
+class Call(CallFacts):
+    """One call of the history: its facts, the other fields we know of, and any unknown ones (kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    pbx_id: Text = None
+    answer_time: Instant = None
+    end_time: Instant = None
     recording_url: Url = None
     voicemail_url: Url = None
 

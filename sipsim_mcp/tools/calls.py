@@ -173,7 +173,7 @@ async def list_calls(ctx: ToolContext, args: ListCallsInput) -> CallPage:
     zone = ctx.zone(args.timezone)
     fields = tuple(args.fields or DEFAULT_FIELDS)
     page_size = 1000 if query.local else max(20, min(1000, args.limit + 1 + start.index))
-    scan = Scan(ctx, query, start=start, page_size=page_size)
+    scan = Scan(ctx, query, Call, start=start, page_size=page_size)
     rows: list[CallRow] = []
     positions: list[Position] = []
     next_position: Position | None = None

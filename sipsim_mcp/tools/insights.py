@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from ..api import endpoints as ep
-from ..api.models import Call
+from ..api.models import CallFacts
 from ..api.numbers import display_number
 from ..api.shaping import Compact, fit
 from ..language.windows import WEEKDAYS, TimeWindow
@@ -47,7 +47,7 @@ class Facts:
     voicemail: bool | None
 
     @staticmethod
-    def of(call: Call) -> Facts:
+    def of(call: CallFacts) -> Facts:
         return facts_for(call.call_type, call.direction, call.status)
 
 
@@ -101,24 +101,24 @@ GROUP_SOURCES = {
 }
 
 
-def _local(call: Call, zone: ZoneInfo) -> datetime | None:
+def _local(call: CallFacts, zone: ZoneInfo) -> datetime | None:
     return call.start_time.astimezone(zone) if call.start_time else None
 
 
-def _day(call: Call, zone: ZoneInfo) -> str | None:
+def _day(call: CallFacts, zone: ZoneInfo) -> str | None:
     return local.date().isoformat() if (local := _local(call, zone)) else None
 
 
-def _weekday(call: Call, zone: ZoneInfo) -> str | None:
+def _weekday(call: CallFacts, zone: ZoneInfo) -> str | None:
     return WEEKDAYS[local.weekday()] if (local := _local(call, zone)) else None
 
 
-def _hour(call: Call, zone: ZoneInfo) -> str | None:
+def _hour(call: CallFacts, zone: ZoneInfo) -> str | None:
     return f"{local.hour:02d}" if (local := _local(call, zone)) else None
 
 
 #: How each group_by key reads its value off a call (tags apart: a call may be in several tag groups).
-GROUP_READERS: dict[str, Callable[[Call, ZoneInfo], str | None]] = {
+GROUP_READERS: dict[str, Callable[[CallFacts, ZoneInfo], str | None]] = {
     "call_type": lambda call, _: call.call_type,
     "status": lambda call, _: call.status,
     "direction": lambda call, _: call.direction,
@@ -132,7 +132,7 @@ GROUP_READERS: dict[str, Callable[[Call, ZoneInfo], str | None]] = {
 }
 
 
-def group_values(call: Call, key: str, zone: ZoneInfo, tags: TagNames = TagNames.NONE) -> list[str]:
+def group_values(call: CallFacts, key: str, zone: ZoneInfo, tags: TagNames = TagNames.NONE) -> list[str]:
     """The group(s) a call falls in for `key` (a call with two tags is in both tag groups)."""
     if key == "tag":
         return tags.of(call) or [NONE]
@@ -189,7 +189,7 @@ class Tally:
     missed_of: int = 0  # incoming calls whose missed/answered outcome is known
     unknown: Counter[str] = field(default_factory=Counter)  # calls whose fact could not be told, by fact
 
-    def add(self, call: Call, facts: Facts) -> None:
+    def add(self, call: CallFacts, facts: Facts) -> None:
         self.calls += 1
         incoming, answered, missed, voicemail = facts.incoming, facts.answered, facts.missed, facts.voicemail
         if incoming is None:
@@ -335,7 +335,7 @@ class Aggregate:
     callers_unknown: int = 0  # incoming calls without a caller number
     ungrouped: Counter[str] = field(default_factory=Counter)  # calls whose group_by field was missing, by key
 
-    def add(self, call: Call) -> None:
+    def add(self, call: CallFacts) -> None:
         facts = Facts.of(call)
         self.totals.add(call, facts)
         keys: list[tuple[str, ...]] = [()]
@@ -446,7 +446,7 @@ async def summarize_calls(ctx: ToolContext, args: SummarizeInput) -> CallSummary
         covered = (window.until - oldest).total_seconds() / span if oldest else 1.0
         await ctx.progress(min(covered, 1.0), 1.0, f"Scanned {scanned} calls")
 
-    scan = Scan(ctx, query, max_scanned=ctx.settings.scan_limit, on_page=on_page)
+    scan = Scan(ctx, query, CallFacts, max_scanned=ctx.settings.scan_limit, on_page=on_page)
     async with scan.reading_ahead():
         async for _, found in scan.calls():
             if "tag" in args.group_by:

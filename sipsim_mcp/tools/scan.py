@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -21,7 +21,7 @@ from pydantic import Field
 from ..api import endpoints as ep
 from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimError, UserError
-from ..api.models import Call, Tag
+from ..api.models import Call, CallFacts, Tag
 from ..api.numbers import normalize_number, number_key
 from ..api.shaping import Compact
 from ..language.directory import line_label
@@ -82,7 +82,7 @@ class CallQuery:
     def local(self) -> bool:
         return self.line_id is not None or self.number is not None
 
-    def keep(self, call: Call) -> bool:
+    def keep(self, call: CallFacts) -> bool:
         if self.line_id is not None:
             if call.phone_id is not None:
                 if str(call.phone_id) != str(self.line_id):
@@ -149,7 +149,7 @@ class TagNames:
         self._names: dict[str, str] | None = None  # tag id -> name
         self._known: set[str] = set()  # every tag name
 
-    async def prepare(self, found: Call) -> None:
+    async def prepare(self, found: CallFacts) -> None:
         if self._names is not None or self._ctx is None:
             return
         if any(tag.name is None or tag.id is None for tag in found.tags):
@@ -169,7 +169,7 @@ class TagNames:
         names._learn(tags)
         return names
 
-    def of(self, found: Call) -> list[str]:
+    def of(self, found: CallFacts) -> list[str]:
         names = self._names or {}
         shown = []
         for tag in found.tags:
@@ -262,12 +262,17 @@ class Ahead:
         self._scope.cancel()
 
 
+Read = TypeVar("Read", bound=CallFacts)
+
+
 @dataclass
-class Scan:
-    """Walks the calls of a query from a position, newest first, yielding the ones that pass the local checks."""
+class Scan(Generic[Read]):
+    """Walks the calls of a query from a position, newest first, yielding the ones that pass the local checks,
+    each read as `model` (`CallFacts` reads only what counts need)."""
 
     ctx: ToolContext
     query: CallQuery
+    model: type[Read] = Call  # type: ignore[assignment]
     start: Position = field(default_factory=Position)
     max_scanned: int = 10_000
     page_size: int = 1000
@@ -279,7 +284,7 @@ class Scan:
     on_page: Callable[[int, datetime | None], Awaitable[None]] | None = None  # (scanned so far, oldest call seen)
     _group: TaskGroup | None = field(default=None, init=False, repr=False)
 
-    async def calls(self) -> AsyncGenerator[tuple[Position, Call], None]:
+    async def calls(self) -> AsyncGenerator[tuple[Position, Read], None]:
         token, skip = self.start.page, self.start.index
         response = await self._fetch(token)
         ahead: Ahead | None = None
@@ -299,7 +304,7 @@ class Scan:
                         await anyio.lowlevel.checkpoint()  # lets the next page's request go out
                     self.scanned += 1
                     try:
-                        call = response.read(Call, items[index], f"data.{index}")
+                        call = response.read(self.model, items[index], f"data.{index}")
                     except ResponseShapeError:
                         self.unreadable += 1
                         continue
@@ -321,7 +326,7 @@ class Scan:
 
     async def _fetch(self, token: str | None) -> ApiResponse:
         params = {**self.query.params, "limit": self.page_size, "page": token}
-        return await self.ctx.api.request(ep.LIST_CALLS, params=params, items=Call)
+        return await self.ctx.api.request(ep.LIST_CALLS, params=params, items=self.model)
 
     @asynccontextmanager
     async def reading_ahead(self) -> AsyncIterator[None]:
