@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -37,18 +37,13 @@ OUTGOING = frozenset({"outgoing", "outbound", "out"})
 CALL_TYPES = frozenset({"inbound", "outgoing", "missed", "voicemail"})
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(NamedTuple):
     """What a call says about the figures, read from whichever fields it has (None: it cannot be told)."""
 
     incoming: bool | None
     answered: bool | None
     missed: bool | None
     voicemail: bool | None
-
-    @staticmethod
-    def of(call: CallFacts) -> Facts:
-        return facts_for(call.call_type, call.direction, call.status)
 
 
 @lru_cache(maxsize=256)
@@ -176,56 +171,73 @@ MetricName = Literal[
 
 @dataclass
 class Tally:
-    calls: int = 0
-    answered: int = 0
-    missed: int = 0
-    voicemail: int = 0
-    inbound: int = 0
-    outgoing: int = 0
+    """Counts over a set of calls: how many calls had each combination of facts (a handful of them) and the talk
+    and wait times. The counts are derived from the combinations when asked, not kept per call."""
+
+    by_facts: dict[Facts, int] = field(default_factory=dict)
     duration: int = 0
     durations: int = 0
+    untimed: int = 0  # answered calls without a duration
     wait: int = 0
     waits: int = 0
-    missed_of: int = 0  # incoming calls whose missed/answered outcome is known
-    unknown: Counter[str] = field(default_factory=Counter)  # calls whose fact could not be told, by fact
 
     def add(self, call: CallFacts, facts: Facts) -> None:
-        self.calls += 1
-        incoming, answered, missed, voicemail = facts.incoming, facts.answered, facts.missed, facts.voicemail
-        if incoming is None:
-            self.unknown["incoming"] += 1
-        elif incoming:
-            self.inbound += 1
-            if missed is not None:
-                self.missed_of += 1
-            if call.wait_time is not None:
-                self.wait += call.wait_time
-                self.waits += 1
-        else:
-            self.outgoing += 1
-        if answered is None:
-            self.unknown["answered"] += 1
-        elif answered:
-            self.answered += 1
+        self.by_facts[facts] = self.by_facts.get(facts, 0) + 1
+        if facts.incoming and call.wait_time is not None:
+            self.wait += call.wait_time
+            self.waits += 1
+        if facts.answered:
             if call.duration is None:
-                self.unknown["duration"] += 1
+                self.untimed += 1
             else:
                 self.duration += call.duration
                 self.durations += 1
-        if missed is None:
-            self.unknown["missed"] += 1
-        elif missed:
-            self.missed += 1
-        if voicemail is None:
-            self.unknown["voicemail"] += 1
-        elif voicemail:
-            self.voicemail += 1
+
+    def _count(self, fact: str, value: bool | None) -> int:
+        return sum(count for facts, count in self.by_facts.items() if getattr(facts, fact) is value)
+
+    @property
+    def calls(self) -> int:
+        return sum(self.by_facts.values())
+
+    @property
+    def inbound(self) -> int:
+        return self._count("incoming", True)
+
+    @property
+    def outgoing(self) -> int:
+        return self._count("incoming", False)
+
+    @property
+    def answered(self) -> int:
+        return self._count("answered", True)
+
+    @property
+    def missed(self) -> int:
+        return self._count("missed", True)
+
+    @property
+    def voicemail(self) -> int:
+        return self._count("voicemail", True)
+
+    @property
+    def missed_of(self) -> int:
+        """Incoming calls whose missed/answered outcome is known."""
+        return sum(count for facts, count in self.by_facts.items() if facts.incoming and facts.missed is not None)
+
+    @property
+    def unknown(self) -> Counter[str]:
+        """Calls whose fact could not be told, by fact."""
+        unknown = Counter({fact: self._count(fact, None) for fact in Facts._fields})
+        unknown["duration"] = self.untimed
+        return unknown
 
     def metrics(self) -> Metrics:
         def ratio(a: int, b: int) -> float | None:
             return round(a / b, 3) if b else None
 
-        known = self.calls - self.unknown["answered"]
+        unknown = self.unknown
+        known = self.calls - unknown["answered"]
         metrics = Metrics(
             calls=self.calls,
             answered=self.answered,
@@ -241,7 +253,7 @@ class Tally:
         )
         for fact, (_, names) in FACT_SOURCES.items():  # a figure nothing could be counted from is absent, not 0
             told = self.concerned(fact)
-            if told and self.unknown[fact] == told:
+            if told and unknown[fact] == told:
                 for name in names:
                     setattr(metrics, name, None)
         return metrics
@@ -255,8 +267,9 @@ class Tally:
     def missing_note(self) -> str | None:
         """Which fields were missing on how many calls, and which figures that affects."""
         merged: dict[str, tuple[int, int, list[str]]] = {}
+        unknown = self.unknown
         for fact, (fields, names) in FACT_SOURCES.items():
-            if count := self.unknown[fact]:
+            if count := unknown[fact]:
                 earlier, told, affected = merged.get(fields, (0, 0, []))
                 merged[fields] = (max(earlier, count), max(told, self.concerned(fact)), affected + list(names))
         parts = [
@@ -274,7 +287,8 @@ class Tally:
 
 class TopCounter:
     """Space-Saving heavy hitters: the most frequent keys in bounded memory (exact until it overflows). Keys
-    are kept in buckets by count, so a new key past capacity replaces one of the least counted at once."""
+    are kept in buckets by count, so a new key past capacity replaces one of the least counted at once. Until
+    then counts are exact and kept in a plain dict, in the order the keys reached them (the buckets' order)."""
 
     def __init__(self, capacity: int = TRACKED_CALLERS) -> None:
         self.capacity = capacity
@@ -285,20 +299,29 @@ class TopCounter:
         self._least = 0
 
     def add(self, key: str) -> None:
-        count = self.counts.get(key)
-        if count is not None:
-            self._move(key, count, count + 1)
-        elif len(self.counts) < self.capacity:
-            self.errors[key] = 0
-            self._move(key, None, 1)
+        if self.exact:
+            count = self.counts.pop(key, 0)
+            if count or len(self.counts) < self.capacity:
+                self.counts[key] = count + 1  # last: the key reached its count after all the others
+                return
+            self._sort()
+        if key in self.counts:
+            self._move(key, self.counts[key], self.counts[key] + 1)
         else:
-            self.exact = False
             floor = self._least
             victim = next(iter(self._buckets[floor]))
             self.errors.pop(victim)
             self._move(victim, floor, None)
             self.errors[key] = floor
             self._move(key, None, floor + 1)
+
+    def _sort(self) -> None:
+        """Past capacity for the first time: the keys go into buckets by count, each in the order it got there."""
+        self.exact = False
+        self.errors = dict.fromkeys(self.counts, 0)
+        for key, count in self.counts.items():
+            self._buckets.setdefault(count, {})[key] = None
+        self._least = min(self._buckets)
 
     def _move(self, key: str, old: int | None, new: int | None) -> None:
         if old is not None:
@@ -336,7 +359,7 @@ class Aggregate:
     ungrouped: Counter[str] = field(default_factory=Counter)  # calls whose group_by field was missing, by key
 
     def add(self, call: CallFacts) -> None:
-        facts = Facts.of(call)
+        facts = facts_for(call.call_type, call.direction, call.status)
         self.totals.add(call, facts)
         keys: list[tuple[str, ...]] = [()]
         for key in self.group_by:
