@@ -45,6 +45,18 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def spawned(pid: int) -> set[int]:
+    """The worker processes under `pid` (not multiprocessing's resource tracker)."""
+    return {child for child in descendants(pid) if b"spawn_main" in _cmdline(child)}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def left_behind(pids: set[int], within: float = 15) -> set[int]:
     """The processes of `pids` still alive after `within` seconds (none, when shutdown is clean); they
     are killed, so that a failing test leaves no process either."""
@@ -142,6 +154,22 @@ async def test_no_worker_outlives_a_ctrl_c_or_its_killed_supervisor(sandbox, tmp
         code = server.process.wait(20)
     assert "list_calls" in tools and "create_tag" not in tools and calls["returned"] == 1
     assert len(workers) >= 2 and code == (0 if stop == "ctrl-c" else -signal.SIGKILL)
+    assert left_behind(workers) == set()
+
+
+def test_no_worker_outlives_a_supervisor_killed_while_the_workers_start(sandbox, tmp_path):
+    """Killed while its workers import the server, before they can ask to be signalled of its death: each
+    sees on its own that it was orphaned and stops."""
+    server = ServerProcess(sandbox, tmp_path / "server.log", stateless=True, workers=2, SIPSIM_READ_ONLY="true")
+    server.start()
+    assert server.process is not None
+    deadline = time.monotonic() + 30
+    while len(workers := spawned(server.process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)  # each has its instructions from the supervisor and is importing (about a second)
+    server.process.kill()
+    server.process.wait(20)
+    assert len(workers) >= 2
     assert left_behind(workers) == set()
 
 

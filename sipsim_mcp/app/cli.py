@@ -9,6 +9,7 @@ import functools
 import gc
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -156,7 +157,7 @@ def check_workers(args: argparse.Namespace, settings: Settings) -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def worker_app(settings: Settings, host: str, port: int) -> ASGIApp:
+def worker_app(settings: Settings, host: str, port: int, supervisor: int) -> ASGIApp:
     """The app of one worker process (`--workers N`): its own logging (each line with its pid), server,
     API client and connection to the shared state store."""
     from ..mcp.http import http_app
@@ -165,6 +166,8 @@ def worker_app(settings: Settings, host: str, port: int) -> ASGIApp:
         import ctypes
 
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != supervisor:  # it died while this worker was starting, before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
     configure_logging(settings.log_level, pid=True)
     return http_app(settings, host=host, port=port, stateless=True)
 
@@ -191,7 +194,7 @@ def serve_http(args: argparse.Namespace) -> None:
         http_app(settings, host=args.host, port=args.port, stateless=True)  # a configuration error stops it here, once
         where = f"{url} in {args.workers} worker processes"
         print(f"sipsim-mcp: serving MCP over streamable HTTP at {where}; Ctrl-C stops them all.", file=sys.stderr)
-        factory = functools.partial(worker_app, settings, args.host, args.port)
+        factory = functools.partial(worker_app, settings, args.host, args.port, os.getpid())
         run_workers(factory, settings, host=args.host, port=args.port, workers=args.workers)
 
 
