@@ -56,10 +56,7 @@ class ApiResponse:
         )
 
     def read(self, model: type[M], item: Any, where: str = "data") -> M:
-        """`item` (a part of `data`) decoded as `model` (as it is if it was read so already); ResponseShapeError
-        naming the fields that did not fit."""
-        if type(item) is model:
-            return item
+        """`item` (a part of `data`) decoded as `model`; ResponseShapeError naming the fields that did not fit."""
         try:
             return model.model_validate(item)
         except ValidationError as exc:

@@ -172,7 +172,7 @@ async def list_calls(ctx: ToolContext, args: ListCallsInput) -> CallPage:
     query = await resolve_filters(ctx, args, window)
     zone = ctx.zone(args.timezone)
     fields = tuple(args.fields or DEFAULT_FIELDS)
-    page_size = 1000 if query.local else max(20, min(1000, args.limit + 1 + start.index))
+    page_size = 1000 if query.local else max(20, min(1000, args.limit + 1 + start.row))
     scan = Scan(ctx, query, Call, start=start, page_size=page_size)
     rows: list[CallRow] = []
     positions: list[Position] = []

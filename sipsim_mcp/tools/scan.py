@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -185,12 +185,11 @@ class TagNames:
 TagNames.NONE = TagNames(None)
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a scan stands: the API page token that fetched a page, and an index in that page."""
+class Position(NamedTuple):
+    """Where a scan stands: the API page token that fetched a page, and a row of that page (counted from 0)."""
 
     page: str | None = None
-    index: int = 0
+    row: int = 0
 
 
 class PageTokenError(UserError, ValueError):
@@ -228,7 +227,7 @@ class Cursor(Compact):
 
 def cursor_for(window: TimeWindow, position: Position) -> str:
     return Cursor(
-        p=position.page, s=position.index, a=int(window.since.timestamp()), b=int(window.until.timestamp())
+        p=position.page, s=position.row, a=int(window.since.timestamp()), b=int(window.until.timestamp())
     ).encode()
 
 
@@ -285,7 +284,7 @@ class Scan(Generic[Read]):
     _group: TaskGroup | None = field(default=None, init=False, repr=False)
 
     async def calls(self) -> AsyncGenerator[tuple[Position, Read], None]:
-        token, skip = self.start.page, self.start.index
+        token, skip = self.start.page, self.start.row
         response = await self._fetch(token)
         ahead: Ahead | None = None
         try:
@@ -296,6 +295,7 @@ class Scan(Generic[Read]):
                 if self._group is not None and following is not None and more:
                     ahead = Ahead(self._group, self._fetch, following)
                 oldest: datetime | None = None
+                model, local = self.model, self.query.local
                 for index in range(skip, len(items)):
                     if self.scanned >= self.max_scanned:
                         self.resume = Position(token, index)
@@ -303,13 +303,15 @@ class Scan(Generic[Read]):
                     if ahead is not None and index % 100 == 0:
                         await anyio.lowlevel.checkpoint()  # lets the next page's request go out
                     self.scanned += 1
-                    try:
-                        call = response.read(self.model, items[index], f"data.{index}")
-                    except ResponseShapeError:
-                        self.unreadable += 1
-                        continue
+                    call = items[index]
+                    if type(call) is not model:  # the page was not read whole: this item is read on its own
+                        try:
+                            call = response.read(model, call, f"data.{index}")
+                        except ResponseShapeError:
+                            self.unreadable += 1
+                            continue
                     oldest = call.start_time or oldest
-                    if self.query.keep(call):
+                    if not local or self.query.keep(call):
                         yield Position(token, index), call
                 if self.on_page is not None:
                     await self.on_page(self.scanned, oldest)
