@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, TypeVar
 
 import httpx
@@ -292,7 +292,7 @@ class SipsimClient:
             return ApiResponse(response.status_code, request_id, None, method=method, path=path)
         if items is not None:
             try:
-                page = ListEnvelope[items].model_validate_json(response.content)  # type: ignore[valid-type]
+                page = _listed(items).model_validate_json(response.content)
             except ValidationError:
                 pass  # not an envelope, or an item that does not fit: read below as plain JSON
             else:
@@ -353,6 +353,13 @@ class SipsimClient:
             request_id=request_id or _header_request_id(response),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+
+
+@cache
+def _listed(items: type[SipsimModel]) -> type[ListEnvelope[Any]]:
+    """The envelope of a list of `items`, kept here: pydantic keeps a parametrized model only while something
+    refers to it, and builds its validator again each time it makes it anew."""
+    return ListEnvelope[items]  # type: ignore[valid-type]
 
 
 def _parse(response: httpx.Response) -> Any:
