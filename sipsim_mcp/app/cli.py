@@ -169,7 +169,8 @@ def worker_app(settings: Settings, host: str, port: int, supervisor: int) -> ASG
         if os.getppid() != supervisor:  # it died while this worker was starting, before the line above
             os.kill(os.getpid(), signal.SIGTERM)
     configure_logging(settings.log_level, pid=True)
-    return http_app(settings, host=host, port=port, stateless=True)
+    with starting():
+        return http_app(settings, host=host, port=port, stateless=True)
 
 
 def serve_http(args: argparse.Namespace) -> None:
@@ -189,7 +190,9 @@ def serve_http(args: argparse.Namespace) -> None:
         url = f"{base_url(args.host, args.port)}{MCP_PATH}"
         if args.workers == 1:
             print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr)
-            run_http(settings, host=args.host, port=args.port, stateless=args.stateless)
+            with starting():
+                app = http_app(settings, host=args.host, port=args.port, stateless=args.stateless)
+            run_http(app, settings, host=args.host, port=args.port, stateless=args.stateless)
             return
         http_app(settings, host=args.host, port=args.port, stateless=True)  # a configuration error stops it here, once
         where = f"{url} in {args.workers} worker processes"

@@ -237,8 +237,8 @@ def server_config(app: Any, settings: Settings, *, host: str, port: int, workers
     )
 
 
-def run_http(settings: Settings, *, host: str, port: int, stateless: bool) -> None:
-    app = http_app(settings, host=host, port=port, stateless=stateless)
+def run_http(app: ASGIApp, settings: Settings, *, host: str, port: int, stateless: bool) -> None:
+    """Serve `app`, made by `http_app` with the same arguments, in this process."""
     logger.info(
         "Serving MCP at %s%s (%s%s)",
         base_url(host, port),
