@@ -453,7 +453,7 @@ async def wait_until_up(base: str, tries: int = 200) -> None:
 # --- summaries: a server process per run, the simulator in another ---------------------------------
 
 SUMMARIES_CHILD = """
-import anyio, httpx, resource, sys, time
+import anyio, httpx, sys, time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -503,7 +503,9 @@ async def raw():
 
 
 took, cpu, count = anyio.run({{"ours": ours, "raw": raw, "idle": lambda: ours("get_account", {{}})}}[MODE])
-print(took, cpu, count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak (getrusage's ru_maxrss would count the parent's RSS at the fork, too)
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(took, cpu, count, peak)
 """
 
 
