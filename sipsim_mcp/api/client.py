@@ -296,14 +296,7 @@ class SipsimClient:
             except ValidationError:
                 pass  # not an envelope, or an item that does not fit: read below as plain JSON
             else:
-                return ApiResponse(
-                    status=response.status_code,
-                    request_id=page.request_id or request_id,
-                    data=page.data,
-                    pagination=page.pagination,
-                    method=method,
-                    path=path,
-                )
+                return _enveloped(response, page, request_id, method, path)
         try:
             body = _parse(response)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -312,7 +305,7 @@ class SipsimClient:
                 path=path,
                 status=response.status_code,
                 errors=["SIPSIM answered with a body that is not JSON; try again, and report it if it persists"],
-                request_id=_header_request_id(response),
+                request_id=request_id,
             ) from None
         if isinstance(body, dict) and isinstance(body.get("request_id"), str):
             request_id = body["request_id"]
@@ -322,15 +315,7 @@ class SipsimClient:
             envelope = SuccessEnvelope.model_validate(body)
         except ValueError:  # a 2xx is SIPSIM's answer whatever its shape: the caller decides what it means
             return ApiResponse(response.status_code, request_id, body, method=method, path=path, raw=body)
-        return ApiResponse(
-            status=response.status_code,
-            request_id=envelope.request_id or request_id,
-            data=envelope.data,
-            pagination=envelope.pagination,
-            method=method,
-            path=path,
-            raw=body,
-        )
+        return _enveloped(response, envelope, request_id, method, path, raw=body)
 
     def _error(self, response: httpx.Response, method: str, path: str) -> SipsimAPIError:
         errors: list[str] = []
@@ -353,6 +338,21 @@ class SipsimClient:
             request_id=request_id or _header_request_id(response),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+
+
+def _enveloped(
+    response: httpx.Response, envelope: SuccessEnvelope, request_id: str | None, method: str, path: str, raw: Any = None
+) -> ApiResponse:
+    """The response of a success envelope (its own request id first, else the header's)."""
+    return ApiResponse(
+        status=response.status_code,
+        request_id=envelope.request_id or request_id,
+        data=envelope.data,
+        pagination=envelope.pagination,
+        method=method,
+        path=path,
+        raw=raw,
+    )
 
 
 @cache
