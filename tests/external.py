@@ -112,8 +112,12 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 def against(sandbox: Any, **extra: str) -> dict[str, str]:
-    """The environment of a server subprocess that talks to `sandbox` with its demo client."""
+    """The environment of a server subprocess that talks to `sandbox` with its demo client; its clock starts
+    where the simulator's data ends (the tests' NOW), whatever the date the suite runs on."""
+    anchor = sandbox.config.anchor
+    clock = {"SIPSIM_NOW": anchor.isoformat()} if anchor is not None else {}
     return server_env(
+        **clock,
         SIPSIM_CLIENT_ID="demo",
         SIPSIM_CLIENT_SECRET="demo-secret",
         SIPSIM_API_URL=sandbox.api_url,

@@ -39,10 +39,10 @@ def test_a_data_set_without_an_anchor_is_todays_from_midnight():
     assert today.calls == build_dataset(SandboxConfig(calls=300, anchor=today.anchor)).calls
 
 
-async def demo_answers() -> tuple[list[int], dict]:
+async def demo_answers(**env: str) -> tuple[list[int], dict]:
     """One `sipsim-mcp --demo` launch over stdio, as a host runs it: last week's first call ids and totals."""
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "sipsim_mcp", "--demo"], cwd=str(ROOT), env=server_env()
+        command=sys.executable, args=["-m", "sipsim_mcp", "--demo"], cwd=str(ROOT), env=server_env(**env)
     )
     async with Client(params, mode="legacy") as client:
         page = data(await client.call_tool("list_calls", {"since": "last_week", "limit": 10}))
@@ -54,3 +54,19 @@ async def test_two_demo_launches_serve_the_same_ids_and_numbers():
     first, second = await demo_answers(), await demo_answers()
     assert first == second
     assert len(first[0]) == 10 and first[1]["calls"] > 100
+
+
+async def test_a_demo_on_a_set_clock_serves_the_data_of_that_day():
+    """SIPSIM_NOW makes a demo reproducible: its data ends at midnight (Paris) of that day, and its windows are
+    read on that clock, whatever day it runs."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "sipsim_mcp", "--demo"],
+        cwd=str(ROOT),
+        env=server_env(SIPSIM_NOW="2025-03-05T10:00:00+01:00"),
+    )
+    async with Client(params) as client:
+        page = data(await client.call_tool("list_calls", {"since": "yesterday", "limit": 5}))
+    assert page["window"]["since_local"].startswith("2025-03-04T00:00")
+    assert page["returned"] == 5
+    assert all(row["time"].startswith("2025-03-04") for row in page["calls"])

@@ -59,6 +59,15 @@ async def test_stdio_server_in_the_2026_era_previews_writes_without_elicitation(
     assert "From stdio" in {tag["name"] for tag in sandbox.data.tags}
 
 
+async def test_a_server_process_reads_yesterday_on_the_clock_of_its_simulator(shared_sandbox):
+    """The suite's data ends on 28 Nov 2026 whatever day it runs: the process's clock starts there (SIPSIM_NOW),
+    so "yesterday" is 27 Nov, as it is for the tests' in-process servers."""
+    async with Client(server_params(shared_sandbox)) as c:
+        page = data(await c.call_tool("list_calls", {"since": "yesterday", "limit": 1}))
+    assert page["window"]["since_local"].startswith("2026-11-27T00:00")
+    assert page["returned"] == 1
+
+
 @pytest.mark.parametrize(
     ("env", "fix"),
     [
@@ -67,8 +76,12 @@ async def test_stdio_server_in_the_2026_era_previews_writes_without_elicitation(
             {"SIPSIM_CLIENT_ID": "id", "SIPSIM_CLIENT_SECRET": "secret", "SIPSIM_TIMEZONE": "Paris"},
             ["SIPSIM_TIMEZONE 'Paris' is not an IANA time zone"],
         ),
+        (
+            {"SIPSIM_CLIENT_ID": "id", "SIPSIM_CLIENT_SECRET": "secret", "SIPSIM_NOW": "2026-11-28T09:00:00Z"},
+            ["SIPSIM_NOW is set, but SIPSIM_API_URL (https://app.sipsim.com/api/v2) is not a simulator"],
+        ),
     ],
-    ids=["no-credentials", "invalid-setting"],
+    ids=["no-credentials", "invalid-setting", "clock-against-the-real-api"],
 )
 async def test_a_server_that_is_not_set_up_still_connects_and_every_tool_answers_the_fix(tmp_path, env, fix):
     """Hosts show tool results, not stderr: the handshake completes, tools are listed, each call says

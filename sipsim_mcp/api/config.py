@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -111,6 +114,11 @@ class Settings(BaseSettings):
     scan_limit: int = Field(50_000, ge=1000, le=1_000_000, description="Most calls summarize_calls scans")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="stderr log level")
     demo: bool = Field(False, description="Same as --demo: serve the bundled simulator instead of SIPSIM")
+    now: datetime | None = Field(
+        None,
+        description="Against a simulator only (a loopback SIPSIM_API_URL, or --demo): the instant the server's "
+        "clock starts at, for tests and reproducible demos (ISO 8601; without a zone, UTC)",
+    )
     mcp_auth_token: SecretStr | None = Field(
         None, description="Bearer token HTTP clients must send to this server (required off loopback)"
     )
@@ -183,6 +191,25 @@ class Settings(BaseSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"SIPSIM_DEFAULT_REGION {value!r} is not an ISO 3166 country code (e.g. FR, US, DE)")
         return region
+
+    @field_validator("now")
+    @classmethod
+    def _now(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+    def clock(self, *, simulator: bool = False) -> Callable[[], datetime]:
+        """The server's clock: the system's, or with SIPSIM_NOW one that starts at that instant and runs on.
+        SIPSIM_NOW is refused against the real API (`simulator`: the demo's own simulator), where a shifted
+        clock would answer "yesterday" with the wrong day."""
+        if self.now is None:
+            return lambda: datetime.now(timezone.utc)
+        if not (simulator or is_loopback(urlsplit(self.api_url).hostname or "")):
+            raise ConfigError(
+                f"SIPSIM_NOW is set, but SIPSIM_API_URL ({self.api_url}) is not a simulator on loopback: against "
+                "the real SIPSIM the server reads the system clock. Unset SIPSIM_NOW."
+            )
+        start, started = self.now, time.monotonic()
+        return lambda: start + timedelta(seconds=time.monotonic() - started)
 
     @property
     def has_credentials(self) -> bool:

@@ -104,7 +104,7 @@ def stdio_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> Calla
         return setup_server(exc, None).run
     configure_logging(environment.log_level)
     if args.demo or environment.demo:
-        settings = demo_settings(stack.enter_context(demo_environment()))
+        settings = demo_settings(stack.enter_context(demo_environment(now=environment.now)))
         if sys.stdin.isatty():
             # A person at a terminal, not an MCP host on a pipe: show what the server does.
             import anyio
@@ -183,7 +183,7 @@ def serve_http(args: argparse.Namespace) -> None:
     configure_logging(environment.log_level, pid=args.workers > 1)
     with contextlib.ExitStack() as stack:
         if args.demo or environment.demo:
-            settings = demo_settings(stack.enter_context(demo_environment()))
+            settings = demo_settings(stack.enter_context(demo_environment(now=environment.now)))
         else:
             environment.require_credentials()
             settings = environment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from ..api.config import KNOWN_SCOPES, Settings, load_settings
@@ -31,11 +32,13 @@ def simulator_settings(sandbox: Any, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def demo_environment(seed: int = 7) -> Iterator[Any]:
-    """Start the bundled simulator in this process and yield it."""
+def demo_environment(seed: int = 7, now: datetime | None = None) -> Iterator[Any]:
+    """Start the bundled simulator in this process and yield it: its calls end at midnight (Paris time) of the
+    day `now` falls on (SIPSIM_NOW), or of today."""
     from ..sandbox import Sandbox, SandboxConfig
+    from ..sandbox.dataset import start_of_day
 
-    with Sandbox(SandboxConfig(seed=seed)) as sandbox:
+    with Sandbox(SandboxConfig(seed=seed, anchor=start_of_day(now) if now else None)) as sandbox:
         logger.info("Demo mode: serving the bundled SIPSIM simulator at %s (no real account used)", sandbox.base_url)
         yield sandbox
 

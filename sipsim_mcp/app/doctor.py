@@ -157,7 +157,7 @@ async def diagnose(settings: Settings, report: Report | None = None, *, probe: b
         if await _scopes(api, settings, report):
             await _api(api, settings, report)
             if probe:
-                report.probe = await probe_api(api)
+                report.probe = await probe_api(api, settings.clock()())
     return report
 
 
@@ -190,7 +190,7 @@ def run_doctor(*, demo: bool, as_json: bool, probe: bool = False) -> int:
     async def main() -> None:
         settings = load_settings()
         if demo or settings.demo:
-            with demo_environment() as sandbox:
+            with demo_environment(now=settings.now) as sandbox:
                 report.add("demo", "ok", f"the bundled SIPSIM simulator at {sandbox.base_url}, no real account used")
                 await diagnose(demo_settings(sandbox), report, probe=probe)
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -147,7 +147,7 @@ def build_server(
     """
     reasons = availability(settings)
     api = api or SipsimClient(settings)
-    clock = now or (lambda: datetime.now(timezone.utc))
+    clock = now or settings.clock()
     runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
     store = open_store(settings.state_url)
     shared = SharedSecrets(settings.confirm_key.get_secret_value() if settings.confirm_key else None, store)
@@ -214,8 +214,8 @@ def build_setup_server(problem: str, settings: Settings | None = None) -> Sipsim
         except ConfigError:
             settings = None
     usable = settings if settings is not None else Settings.model_construct()  # the defaults, unvalidated
-    # The API client is never used (every call answers `problem`), but it needs credentials to exist.
-    unused = usable.model_copy(update={"client_id": "unset", "client_secret": SecretStr("unset")})
+    # The API client and the clock are never used (every call answers `problem`); the client needs credentials.
+    unused = usable.model_copy(update={"client_id": "unset", "client_secret": SecretStr("unset"), "now": None})
     return build_server(unused, setup_problem=problem)
 
 
