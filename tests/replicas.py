@@ -137,7 +137,10 @@ class RedisServer(Listener):
     what = "redis-server"
 
     def __init__(self, binary: str, directory: Path) -> None:
-        super().__init__(directory / "redis.log", cwd=directory)
+        # Redis is a service of its own, on its own clock: a shifted clock (libfaketime, see .ci/run) is the
+        # server's, not Redis's (which fails under it). Its expiries are relative, so either clock serves.
+        own = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+        super().__init__(directory / "redis.log", cwd=directory, env=own)
         self.binary = binary
 
     @property

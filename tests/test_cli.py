@@ -20,7 +20,7 @@ from .external import ROOT, against, in_a_terminal, server_env
 from .mcp_helpers import data
 from .replicas import Command
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.clock]
 
 
 async def run(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:

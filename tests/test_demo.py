@@ -16,7 +16,7 @@ from sipsim_mcp.sandbox.dataset import build_dataset, start_of_day
 from .external import ROOT, server_env
 from .mcp_helpers import data
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.clock]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from .external import ROOT, framework_python, node_tool, server_env, server_laun
 from .mcp_helpers import writes
 from .replicas import Command
 
-pytestmark = pytest.mark.external
+pytestmark = [pytest.mark.external, pytest.mark.clock]
 
 CONFIRM_KEY = "inspector-test-key-0123456789"
 

@@ -14,7 +14,7 @@ from .conftest import settings_for
 from .mcp_helpers import answering, data, error_text, writes
 from .replicas import balanced, free_port, replicas, to
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.clock]
 
 RING = {"line": "Sales", "number": "+33 6 12 34 56 78"}
 KEY = "replica-key-" + "k" * 40

@@ -12,7 +12,7 @@ from mcp.client.stdio import stdio_client
 from .external import ROOT, against, server_env
 from .mcp_helpers import answering, data, error_text, writes
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.clock]
 
 
 def server_params(sandbox, **env: str) -> StdioServerParameters:

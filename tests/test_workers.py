@@ -24,7 +24,7 @@ from .external import ROOT, server_env
 from .mcp_helpers import data, error_text, writes
 from .replicas import ServerProcess
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.clock]
 
 
 def descendants(pid: int) -> set[int]:
