@@ -54,14 +54,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_url(url: str, variable: str) -> str:
+def check_url(url: str, variable: str, what: str = "SIPSIM") -> str:
     """Accept https:// anywhere and http:// only on a loopback host (the SIPSIM docs say: always HTTPS)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{variable} must be an https:// URL, got {url!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
-            f"{variable} uses plain http:// to {parts.hostname!r}; SIPSIM must be reached over HTTPS "
+            f"{variable} uses plain http:// to {parts.hostname!r}; {what} must be reached over HTTPS "
             "(plain http:// is allowed only for loopback hosts such as the bundled simulator)"
         )
     return url.rstrip("/")
@@ -138,6 +138,34 @@ class Settings(BaseSettings):
     mcp_read_timeout: float = Field(
         30.0, gt=0, le=600, description="HTTP transport: seconds a client has to send a request's headers, and its body"
     )
+    mcp_public_url: str | None = Field(
+        None,
+        description="HTTP transport: the URL clients connect to, as they write it (e.g. https://mcp.example.com/mcp); "
+        "the resource this server names to clients, and the default audience of sign-in tokens",
+    )
+    mcp_oauth_issuer: str | None = Field(
+        None,
+        description="Team sign-in: the issuer URL of the identity provider (OpenID Connect or RFC 8414 discovery) "
+        "whose access tokens HTTP clients send",
+    )
+    mcp_oauth_audience: str | None = Field(
+        None,
+        description="Team sign-in: the audience (RFC 8707 resource) access tokens must be issued for "
+        "(default: SIPSIM_MCP_PUBLIC_URL)",
+    )
+    mcp_oauth_client_id: str | None = Field(
+        None,
+        description="Team sign-in: this server's client id at the identity provider, to introspect opaque "
+        "(non-JWT) access tokens (RFC 7662)",
+    )
+    mcp_oauth_client_secret: SecretStr | None = Field(
+        None, description="Team sign-in: the client secret that goes with SIPSIM_MCP_OAUTH_CLIENT_ID"
+    )
+    policy: Path | None = Field(
+        None,
+        description="Team sign-in: the policy file (TOML) giving each signed-in user roles and tools "
+        "(without it every signed-in user gets the read tools)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -161,6 +189,54 @@ class Settings(BaseSettings):
     @classmethod
     def _token_url(cls, value: str) -> str:
         return check_url(value, "SIPSIM_TOKEN_URL")
+
+    @field_validator("mcp_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, "SIPSIM_MCP_PUBLIC_URL", "this server")
+
+    @field_validator("mcp_oauth_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_url(value, "SIPSIM_MCP_OAUTH_ISSUER", "the identity provider")
+        return value  # kept as written: tokens carry the issuer, compared as a string
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> Settings:
+        token = self.mcp_auth_token is not None and bool(self.mcp_auth_token.get_secret_value())
+        if token and self.mcp_oauth_issuer:
+            raise ValueError(
+                "SIPSIM_MCP_AUTH_TOKEN and SIPSIM_MCP_OAUTH_ISSUER are both set, and HTTP clients sign in one way "
+                "only: unset SIPSIM_MCP_AUTH_TOKEN to sign each person in with the identity provider, or unset "
+                "SIPSIM_MCP_OAUTH_ISSUER to keep one shared token"
+            )
+        introspection = (self.mcp_oauth_client_id, self.mcp_oauth_client_secret)
+        if any(part is not None for part in introspection) and not all(part is not None for part in introspection):
+            raise ValueError(
+                "SIPSIM_MCP_OAUTH_CLIENT_ID and SIPSIM_MCP_OAUTH_CLIENT_SECRET go together (they let the server "
+                "introspect opaque access tokens): set both, or neither"
+            )
+        orphans = [
+            name
+            for name, value in (
+                ("SIPSIM_MCP_OAUTH_AUDIENCE", self.mcp_oauth_audience),
+                ("SIPSIM_MCP_OAUTH_CLIENT_ID", self.mcp_oauth_client_id),
+                ("SIPSIM_POLICY", self.policy),
+            )
+            if value is not None
+        ]
+        if orphans and not self.mcp_oauth_issuer:
+            raise ValueError(
+                f"{' and '.join(orphans)} {'is' if len(orphans) == 1 else 'are'} about team sign-in, which is off: "
+                "set SIPSIM_MCP_OAUTH_ISSUER to your identity provider's issuer URL, or unset them"
+            )
+        return self
+
+    @property
+    def oauth_audience(self) -> str | None:
+        """The audience sign-in tokens must name: SIPSIM_MCP_OAUTH_AUDIENCE, else SIPSIM_MCP_PUBLIC_URL."""
+        return self.mcp_oauth_audience or self.mcp_public_url
 
     @field_validator("state_url")
     @classmethod
