@@ -1,5 +1,6 @@
 """Provisioning of the real external clients the `external` tests drive: npm tools (MCP Inspector CLI,
-mcpb) and one virtualenv per agent framework, each installed once into `.cache/clients/`.
+mcpb, the OpenID provider of the sign-in tests) and one virtualenv per agent framework, each installed once
+into `.cache/clients/`.
 
 Without npm the external tests are skipped on a developer machine, and fail under CI (CI=true), so a
 green CI run always means they ran.
@@ -28,6 +29,8 @@ NODE_PACKAGES = {
     "mcpb": "@anthropic-ai/mcpb@2.1.2",
     "claude": "@anthropic-ai/claude-code@2.1.197",
 }
+#: The OpenID provider the sign-in tests start (tests/idp/provider.mjs), in its own prefix.
+IDENTITY_PROVIDER = ["oidc-provider@9.13.3"]
 FRAMEWORKS = {
     "openai-agents": ["openai-agents==0.24.0"],
     "langchain": ["langchain-mcp-adapters==0.3.2"],
@@ -61,8 +64,12 @@ def installed(place: Path, wanted: list[str]) -> bool:
 
 def node_tool(name: str) -> Path:
     """The path of an npm-installed command, installing every client's package on first use (one npm run)."""
-    wanted = list(NODE_PACKAGES.values())
-    with installing("node") as prefix:
+    return node_packages("node", list(NODE_PACKAGES.values())) / "node_modules" / ".bin" / name
+
+
+def node_packages(name: str, wanted: list[str]) -> Path:
+    """`.cache/clients/NAME`, where the npm packages `wanted` are installed (once, by one process at a time)."""
+    with installing(name) as prefix:
         if not installed(prefix, wanted):
             npm = shutil.which("npm")
             if npm is None:
@@ -86,7 +93,7 @@ def node_tool(name: str) -> Path:
                 stdin=subprocess.DEVNULL,
             )
             (prefix / "installed.json").write_text(json.dumps(wanted))
-    return prefix / "node_modules" / ".bin" / name
+    return prefix
 
 
 def framework_python(name: str) -> Path:
