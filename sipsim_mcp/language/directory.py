@@ -3,7 +3,8 @@
 A reference is an id, a line's extension, or a name: exact (case- and accent-insensitive) first, then a
 unique partial match. Ambiguous and unknown names fail with the candidates listed. Lists are cached
 for a few minutes. SIPSIM documents no employee endpoint, so employees are learned from recent calls
-(INFERRED: the `employee_id` / `employee_name` fields of calls).
+(INFERRED: the `employee_id` / `employee_name` fields of calls), and "me" (a signed-in person) is matched
+to an employee by the policy's table of addresses or by full name: the API gives employees no email.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from ..api import endpoints as ep
 from ..api.client import SipsimClient
 from ..api.errors import SipsimError
 from ..api.models import Call, Phone, Tag
+from .identity import Identity
 
 T = TypeVar("T")
 
@@ -36,6 +38,16 @@ class LookupFailed(SipsimError):
 class Employee:
     id: int | str
     name: str
+
+
+@dataclass(frozen=True)
+class Me:
+    """The employee a signed-in person is, and how that was found: `policy` (the administrator's table of
+    addresses) or `name` (their name is the full name of exactly one employee: good enough to read "my
+    calls", never to act as them)."""
+
+    employee: Employee
+    how: Literal["policy", "name"]
 
 
 def fold(text: str) -> str:
@@ -186,6 +198,30 @@ class Directory:
             if str(employee.id) == str(ref).strip():
                 return employee
         return match(str(ref), known, lambda e: e.name, "employee", employee_label)
+
+    async def me(self, person: Identity, mapped: int | str | None = None) -> Me:
+        """The employee `person` is, for "me" and "my calls". SIPSIM's API gives no employee an email (calls
+        name their employee by id and name only), so the address is matched through `mapped` (the policy's
+        [employees] entry for it), else the person's full name is matched exactly to one employee on recent
+        calls; else LookupFailed says so and how to fix it."""
+        known = await self.employees()
+        if mapped is not None:
+            seen = next((e for e in known if str(e.id) == str(mapped)), None)
+            return Me(seen or Employee(mapped, person.name or f"employee {mapped}"), "policy")
+        named = [e for e in known if person.name and fold(e.name) == fold(person.name)]
+        if len(named) == 1:
+            return Me(named[0], "name")
+        who = " ".join(part for part in (person.email or person.subject, person.name and quoted(person.name)) if part)
+        if named:
+            listed = "; ".join(employee_label(e) for e in named)
+            found = f"several employees have the name {quoted(person.name or '')}: {listed}"
+        else:
+            found = "your name is not the full name of an employee on the calls of the last 90 days"
+        raise LookupFailed(
+            f"Cannot tell which SIPSIM employee you ({who}) are: SIPSIM's API gives employees no email address, "
+            f"and {found}. Name the employee (name or id) instead, or ask your administrator to add your address "
+            "with your employee id under [employees] in the policy file (SIPSIM_POLICY)."
+        )
 
 
 async def _collect(items: AsyncIterator[T]) -> list[T]:
