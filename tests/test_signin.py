@@ -27,6 +27,7 @@ from mcp.server.auth.settings import AuthSettings
 from pydantic import SecretStr
 
 from sipsim_mcp.api.config import load_settings
+from sipsim_mcp.app.doctor import diagnose
 from sipsim_mcp.language.identity import Identity, current_identity
 from sipsim_mcp.mcp import signin
 from sipsim_mcp.mcp.policy import parse_policy, permissions
@@ -323,36 +324,47 @@ async def test_a_provider_down_when_the_server_starts_is_tried_again(workdir, ke
         assert (await check.verify(token)).subject == "marie"
 
 
-async def test_doctor_lines_show_the_mode_discovery_keys_and_introspection(idp):
+async def test_doctor_shows_the_sign_in_mode_and_checks_it_end_to_end(idp, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[roles.viewer]\ntools = ["list_calls"]\n[[grants]]\nrole = "viewer"\n')
     settings = load_settings(
         mcp_oauth_issuer=idp.issuer,
         mcp_public_url=RESOURCE,
         mcp_oauth_client_id=SERVER[0],
         mcp_oauth_client_secret=SERVER[1],
+        policy=policy,
     )
-    checks = await check_sign_in(settings)
-    assert [(c.name, c.status) for c in checks] == [
-        ("sign-in", "ok"),
-        ("discovery", "ok"),
-        ("jwks", "ok"),
-        ("introspection", "ok"),
-    ]
-    assert f"each person signs in with {idp.issuer}; tokens must be issued for {RESOURCE}" in checks[0].detail
-    assert "2 signature key(s)" in checks[2].detail and "ES256, RS256" in checks[2].detail
-    wrong = await check_sign_in(
+    report = await diagnose(settings)
+    checks = {c.name: (c.status, c.detail) for c in report.checks}
+    assert [name for name in checks if name in SIGN_IN_CHECKS] == SIGN_IN_CHECKS
+    assert {checks[name][0] for name in SIGN_IN_CHECKS} == {"ok"}
+    assert checks["sign-in"][1] == f"each person signs in with {idp.issuer}; tokens must be issued for {RESOURCE}; " + (
+        "opaque tokens are introspected"
+    )
+    assert checks["policy"][1] == f"{policy}: roles viewer; 1 grant(s)"
+    assert checks["discovery"][1] == f"{idp.issuer}/.well-known/openid-configuration names the issuer {idp.issuer}"
+    assert "2 signature key(s)" in checks["jwks"][1] and "(ES256, RS256)" in checks["jwks"][1]
+    assert SERVER[1] not in report.model_dump_json()
+
+    without = await check_sign_in(
         settings.model_copy(update={"mcp_oauth_client_secret": None, "mcp_oauth_client_id": None})
     )
-    assert [c.name for c in wrong] == ["sign-in", "discovery", "jwks"]
+    assert [c.name for c in without] == ["sign-in", "policy", "discovery", "jwks"]
     bad_secret = await check_sign_in(settings.model_copy(update={"mcp_oauth_client_secret": SecretStr("wrong")}))
     assert (bad_secret[-1].name, bad_secret[-1].status) == ("introspection", "fail")
     assert "check SIPSIM_MCP_OAUTH_CLIENT_ID" in bad_secret[-1].detail
-    down = await check_sign_in(
-        load_settings(mcp_oauth_issuer=f"http://127.0.0.1:{free_port()}", mcp_public_url=RESOURCE)
-    )
-    assert [(c.name, c.status) for c in down] == [("sign-in", "ok"), ("discovery", "fail")]
-    assert [(c.status, c.detail) for c in await check_sign_in(load_settings())] == [
-        ("ok", "HTTP clients sign in with none (HTTP only on loopback)")
+    policy.write_text('[roles.viewer]\ntools = ["list_callz"]\n')
+    down = await check_sign_in(settings.model_copy(update={"mcp_oauth_issuer": f"http://127.0.0.1:{free_port()}"}))
+    assert [(c.name, c.status) for c in down] == [("sign-in", "ok"), ("policy", "fail"), ("discovery", "fail")]
+    assert f"{policy}, line 2: roles.viewer.tools: 'list_callz' is not a tool" in down[1].detail
+    assert await check_sign_in(load_settings()) == []
+    shared = await check_sign_in(load_settings(mcp_auth_token="t" * 40))
+    assert [(c.status, c.detail) for c in shared] == [
+        ("ok", "HTTP clients send one shared bearer token (SIPSIM_MCP_AUTH_TOKEN)")
     ]
+
+
+SIGN_IN_CHECKS = ["sign-in", "policy", "discovery", "jwks", "introspection"]
 
 
 async def test_the_sdk_carries_the_identity_to_a_tool_and_answers_401_otherwise(idp):

@@ -18,6 +18,7 @@ from ..api.config import ConfigError, Settings, load_settings
 from ..api.errors import SipsimError, TokenError
 from ..api.models import Account
 from ..mcp.server import availability
+from ..mcp.signin import check_sign_in
 from ..mcp.state import StoreUnavailable, open_store
 from .demo import demo_environment, demo_settings
 from .probe import ProbeReport, render_probe
@@ -133,6 +134,8 @@ async def diagnose(settings: Settings, report: Report | None = None, *, probe: b
         report.add(
             "scopes", "warn", f"scopes not named in the SIPSIM docs: {' '.join(sorted(settings.unknown_scopes))}"
         )
+    for check in await check_sign_in(settings):  # only when HTTP sign-in is configured
+        report.add(check.name, check.status, check.detail)
     try:
         reasons = availability(settings)
     except ConfigError as exc:

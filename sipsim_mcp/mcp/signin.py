@@ -30,6 +30,7 @@ from mcp.server.auth.provider import AccessToken
 from .. import __version__
 from ..api.config import ConfigError, Settings, is_loopback
 from ..language.identity import Identity
+from .policy import load_policy
 
 logger = logging.getLogger(__name__)
 
@@ -515,12 +516,13 @@ class SignInCheck:
 
 
 async def check_sign_in(settings: Settings, *, http: httpx.AsyncClient | None = None) -> list[SignInCheck]:
-    """How HTTP clients sign in, and for team sign-in whether it works end to end: discovery reachable and
-    naming the configured issuer, the JWKS readable, introspection credentials accepted."""
+    """How HTTP clients sign in (nothing when no sign-in is configured), and for team sign-in whether it
+    works end to end: the policy file readable, discovery reachable and naming the configured issuer, the
+    JWKS readable, introspection credentials accepted."""
     if not settings.mcp_oauth_issuer:
-        shared = settings.mcp_auth_token is not None and settings.mcp_auth_token.get_secret_value()
-        mode = "one shared bearer token (SIPSIM_MCP_AUTH_TOKEN)" if shared else "none (HTTP only on loopback)"
-        return [SignInCheck("sign-in", "ok", f"HTTP clients sign in with {mode}")]
+        if settings.mcp_auth_token is None or not settings.mcp_auth_token.get_secret_value():
+            return []
+        return [SignInCheck("sign-in", "ok", "HTTP clients send one shared bearer token (SIPSIM_MCP_AUTH_TOKEN)")]
     try:
         verifier = OidcVerifier.from_settings(settings, http=http)
     except ConfigError as exc:
@@ -531,7 +533,8 @@ async def check_sign_in(settings: Settings, *, http: httpx.AsyncClient | None = 
             "ok",
             f"each person signs in with {verifier.issuer}; tokens must be issued for {verifier.audience}"
             + ("; opaque tokens are introspected" if verifier.introspects else ""),
-        )
+        ),
+        _check_policy(settings),
     ]
     try:
         metadata = await verifier.metadata()
@@ -547,10 +550,22 @@ async def check_sign_in(settings: Settings, *, http: httpx.AsyncClient | None = 
         if verifier.introspects:
             checks.append(await _check_introspection(verifier))
     except SignInUnavailable as exc:
-        checks.append(SignInCheck("discovery" if len(checks) == 1 else "jwks", "fail", str(exc)))
+        checks.append(SignInCheck("discovery" if len(checks) == 2 else "jwks", "fail", str(exc)))
     finally:
         await verifier.aclose()
     return checks
+
+
+def _check_policy(settings: Settings) -> SignInCheck:
+    if settings.policy is None:
+        return SignInCheck("policy", "ok", "no SIPSIM_POLICY: every signed-in person gets the read tools")
+    try:
+        policy = load_policy(settings.policy)
+    except ConfigError as exc:
+        return SignInCheck("policy", "fail", str(exc))
+    return SignInCheck(
+        "policy", "ok", f"{policy.source}: roles {', '.join(policy.roles)}; {len(policy.grants)} grant(s)"
+    )
 
 
 async def _check_introspection(verifier: OidcVerifier) -> SignInCheck:
