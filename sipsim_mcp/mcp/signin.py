@@ -29,7 +29,7 @@ from mcp.server.auth.provider import AccessToken
 
 from .. import __version__
 from ..api.config import ConfigError, Settings, is_loopback
-from ..language.identity import Identity
+from ..api.redact import REDACTOR
 from .policy import load_policy
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class OidcVerifier:
         self.issuer = issuer
         self.audience = audience
         self._client = (client_id, client_secret) if client_id and client_secret else None
+        REDACTOR.add(client_secret)
         self._http = http
         self._own_http = http is None
         self._skew = skew
@@ -181,8 +182,8 @@ class OidcVerifier:
     async def verify(self, token: str) -> AccessToken:
         """The verified token (its claims in `.claims`), or TokenRefused / SignInUnavailable saying why."""
         token = token.strip()
-        if token.count(".") == 2:
-            return await self._verify_jwt(token)
+        if token.count(".") == 2 and (header := _header(token)) is not None:
+            return await self._verify_jwt(token, header)
         if token.count(".") == 4:
             raise TokenRefused("the token is an encrypted JWT (JWE), which this server cannot read")
         if self._client is None:
@@ -191,13 +192,6 @@ class OidcVerifier:
                 "and SIPSIM_MCP_OAUTH_CLIENT_SECRET, or have the provider issue JWT access tokens"
             )
         return await self._introspect(token)
-
-    async def identity(self, token: str) -> Identity:
-        """The person a token stands for (for tests and tools: the same checks as `verify`)."""
-        verified = await self.verify(token)
-        person = Identity.from_access_token(verified)
-        assert person is not None  # verify() requires sub and iss
-        return person
 
     # --- discovery and keys ----------------------------------------------------------------------------
 
@@ -338,11 +332,7 @@ class OidcVerifier:
 
     # --- tokens ----------------------------------------------------------------------------------------
 
-    async def _verify_jwt(self, token: str) -> AccessToken:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise TokenRefused("the token looks like a JWT but its header cannot be read") from None
+    async def _verify_jwt(self, token: str, header: Mapping[str, Any]) -> AccessToken:
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise TokenRefused(
@@ -462,6 +452,14 @@ class OidcVerifier:
             subject=str(claims["sub"]),
             claims=claims,
         )
+
+
+def _header(token: str) -> dict[str, Any] | None:
+    """The header of a JWT, or None when the token is not one (an opaque token with dots)."""
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return None
 
 
 def _pick(keys: Mapping[str, dict[str, Any]], kid: str | None) -> dict[str, Any] | None:
