@@ -128,6 +128,7 @@ class OidcVerifier:
         self._jwks: dict[str, dict[str, Any]] = {}
         self._jwks_at: float | None = None
         self._refetched_at: float | None = None
+        self._prepared: dict[tuple[str | None, str], jwt.PyJWK] = {}  # keys of _jwks, loaded
         self._introspected: OrderedDict[str, tuple[float, AccessToken | TokenRefused]] = OrderedDict()
 
     @classmethod
@@ -273,6 +274,7 @@ class OidcVerifier:
                 self._refetched_at = self._clock()
             try:
                 self._jwks = await self._fetch_jwks(metadata)
+                self._prepared = {}
             except SignInUnavailable:
                 if self._jwks_at is None:
                     raise
@@ -325,10 +327,14 @@ class OidcVerifier:
             )
         if "alg" in jwk and jwk["alg"] != alg:
             raise TokenRefused(f"the token says {alg}, but its key {kid!r} is for {jwk['alg']}")
-        try:
-            return jwt.PyJWK(jwk, algorithm=alg)
-        except jwt.PyJWTError:
-            raise TokenRefused(f"the token says {alg}, which its key {kid!r} cannot verify") from None
+        prepared = self._prepared.get((kid, alg))
+        if prepared is None:
+            try:
+                prepared = jwt.PyJWK(jwk, algorithm=alg)  # loading a public key is most of a verification's time
+            except jwt.PyJWTError:
+                raise TokenRefused(f"the token says {alg}, which its key {kid!r} cannot verify") from None
+            self._prepared[kid, alg] = prepared
+        return prepared
 
     # --- tokens ----------------------------------------------------------------------------------------
 
