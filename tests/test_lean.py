@@ -12,6 +12,7 @@ import pytest
 
 from sipsim_mcp.api.config import DEFAULT_SCOPES, KNOWN_SCOPES
 from sipsim_mcp.mcp.render import render
+from sipsim_mcp.tools.text import TEXT_RULES
 
 from .mcp_helpers import assert_text_carries, connect, data
 
@@ -114,7 +115,7 @@ def test_the_text_keeps_what_tables_make_tricky():
         "totals": {"calls": 3, "answer_rate": 0.667},
         "page": "abc_123",
     }
-    text = render(structured)
+    text = render(structured, TEXT_RULES)
     assert_text_carries(text, structured)
     assert "line numbers (empty from/to): Sales +339" in text  # A|B has one row: its numbers stay
     assert "12-31 23:59" in text and "2027-01-01 00:10" in text
@@ -137,7 +138,7 @@ def test_the_check_catches_a_text_that_loses_something(damage):
         ],
         "page": "abc_123",
     }
-    text = render(structured)
+    text = render(structured, TEXT_RULES)
     assert_text_carries(text, structured)
     with pytest.raises((AssertionError, ValueError)):
         assert_text_carries(damage(text), structured)

@@ -101,7 +101,7 @@ def stdio_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> Calla
         environment = load_settings()
     except ConfigError as exc:
         configure_logging("WARNING")
-        return setup_server(exc, None).run
+        return setup_server(exc, None).serve_stdio
     configure_logging(environment.log_level)
     if args.demo or environment.demo:
         settings = demo_settings(stack.enter_context(demo_environment(now=environment.now)))
@@ -112,15 +112,15 @@ def stdio_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> Calla
             from .tour import tour
 
             return functools.partial(anyio.run, tour, settings, print)
-        return build_server(settings).run
+        return build_server(settings).serve_stdio
     try:
         environment.require_credentials()
         server = build_server(environment)
     except ConfigError as exc:
-        return setup_server(exc, environment).run
+        return setup_server(exc, environment).serve_stdio
     if sys.stdin.isatty():
         print(WAITING, file=sys.stderr, flush=True)
-    return server.run
+    return server.serve_stdio
 
 
 def setup_server(exc: ConfigError, settings: Settings | None) -> SipsimServer:

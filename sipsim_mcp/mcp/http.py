@@ -20,7 +20,6 @@ import anyio
 import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -85,14 +84,14 @@ def http_app(
             "authentication: set SIPSIM_MCP_AUTH_TOKEN to a long random string that clients send as "
             "'Authorization: Bearer <token>' (and SIPSIM_MCP_ALLOWED_HOSTS to the names clients use)."
         )
-    auth_options: dict[str, Any] = {}
+    auth: dict[str, Any] = {}
     if token and token.get_secret_value():
         url = base_url(host, port)
-        auth_options = {
+        auth = {  # the SDK's bearer check, and its RFC 9728 metadata naming this resource
             "token_verifier": StaticBearer(token),
             "auth": AuthSettings(issuer_url=url, resource_server_url=f"{url}{MCP_PATH}", validate_token_resource=False),
         }
-    server = build_server(settings, api=api, now=now, **auth_options)
+    server = build_server(settings, api=api, now=now)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
@@ -101,33 +100,13 @@ def http_app(
         session_idle_timeout=settings.mcp_idle_timeout,
         max_sessions=settings.mcp_max_sessions,
         max_request_body_size=MAX_BODY,
+        **auth,
     )
-    server.session_manager.__class__ = OldestIdleFirst
     app.add_middleware(BodyDeadline, seconds=settings.mcp_read_timeout)
     return app
 
 
 MAX_BODY = 4 * 1024 * 1024
-
-
-class OldestIdleFirst(StreamableHTTPSessionManager):
-    """At the session cap, close the session idle the longest (no request in flight, no open stream)
-    rather than turn the new client away; only when every session is busy is a new one refused (503)."""
-
-    def _admit_session(self, requestor: Any) -> Any:
-        if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
-            idle = [
-                (transport.idle_scope.deadline, session_id, transport)
-                for session_id, transport in self._server_instances.items()
-                if transport.idle_scope is not None and not transport._requests_in_flight  # SDK 2.3 internals
-            ]
-            if idle:
-                _, session_id, oldest = min(idle, key=lambda entry: entry[0])
-                self._server_instances.pop(session_id, None)
-                self._session_owners.pop(session_id, None)
-                oldest.idle_scope.cancel()  # type: ignore[union-attr]  # not None: filtered above  # its server task ends and terminates the transport
-                logger.info("Session cap reached: closed the longest-idle session %s", session_id[:8])
-        return super()._admit_session(requestor)
 
 
 class BodyDeadline:

@@ -1,29 +1,40 @@
-"""Turns tool declarations into MCP tools: typed signatures from the input models, the confirmation flow
-of writes, and SIPSIM failures mapped to messages a model can act on."""
+"""The tool runtime: one `tools/list` answer and one `tools/call` path for every tool, served through the
+SDK's low-level handlers. A call's arguments are validated by the tool's input model, its handler runs, a
+write passes through the write gate (asking the user when the client can), and the answer is rendered.
+Every failure is shaped here, into a message a model can act on."""
 
-import inspect
+from __future__ import annotations
+
+import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import secrets
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, ClassVar, cast
+from typing import Any, cast
 
-from mcp.server.mcpserver import (
-    AcceptedElicitation,
-    CancelledElicitation,
-    Context,
-    DeclinedElicitation,
-    Elicit,
-    ElicitationResult,
-    Resolve,
-)
+from mcp.server import ServerRequestContext
+from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    CallToolRequestParams,
+    CallToolResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    TextContent,
+    Tool,
+)
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import ErrorDetails
 from pydantic_core.core_schema import WithDefaultSchema
 
 from ..api.client import ApiResponse
@@ -31,20 +42,25 @@ from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_pr
 from ..api.redact import REDACTOR
 from ..api.shaping import RESULT_CAP, to_json
 from ..tools.base import Runtime, ToolContext, ToolSpec, WritePlan
+from ..tools.text import TEXT_RULES
 from ..tools.views import tool_meta
 from .confirm import ConfirmForm, excerpt
-from .gate import NOT_KNOWN, ROUND_TRIP, STORE_DOWN, Approval, Resolved, WriteGate
+from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
 from .render import render
+from .schemas import Schema, lean_input
 from .state import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
-ARGS = "args"  # the validated input model, as handlers and resolvers receive it
 CODE_FIELD = "confirmation_code"
+CODE_LIMIT = 100
 CODE_DESCRIPTION = (
-    "Leave empty on the first call: it returns a preview and changes nothing. After the user has seen the "
-    "preview and agreed, call again with identical arguments and this code."
+    "Empty on the first call (a preview; nothing changes). Once the user has agreed to the preview: the same "
+    "arguments and this code."
 )
+#: The key of the confirmation form among a 2026-07-28 round trip's input requests.
+FORM_KEY = "confirm"
+FORM_SCHEMA = render_elicitation_schema(ConfirmForm)
 
 GENERIC_HINTS = {
     400: "Check the arguments and try again.",
@@ -54,11 +70,6 @@ GENERIC_HINTS = {
     422: "Check the arguments and try again.",
     429: "SIPSIM is limiting the request rate: wait a little and try again.",
 }
-
-
-def can_elicit(mcp_ctx: Context) -> bool:
-    capabilities = mcp_ctx.client_capabilities
-    return capabilities is not None and capabilities.elicitation is not None
 
 
 def explain(exc: UserError, spec: ToolSpec) -> str:
@@ -87,11 +98,14 @@ def explain(exc: UserError, spec: ToolSpec) -> str:
 
 @contextmanager
 def told(spec: ToolSpec) -> Iterator[None]:
-    """The one place an error a model may read (a `UserError`) becomes the tool's error answer."""
+    """An error a model may read (a `UserError`) becomes the tool's error answer, worded by `explain`; what a
+    model failed to read in SIPSIM's answer is SIPSIM's fault, never the caller's arguments."""
     try:
         yield
     except UserError as exc:
         raise ToolError(explain(exc, spec)) from exc
+    except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
+        raise ToolError(explain(unreadable(spec, exc), spec)) from None
 
 
 def unreadable(spec: ToolSpec, exc: ValidationError) -> ResponseShapeError:
@@ -100,13 +114,9 @@ def unreadable(spec: ToolSpec, exc: ValidationError) -> ResponseShapeError:
     return ResponseShapeError(method=spec.endpoint.method, path=spec.endpoint.path, status=None, fields=fields)
 
 
-def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any], also: tuple[str, ...] = ()) -> str:
-    """A pydantic error rewritten for a model: unknown argument names, or each bad argument, what it got, and
-    what is accepted (`also`: accepted names besides the fields). Errors of the input model, nested as `args`
-    (see `arguments_model`), name the argument itself."""
-    errors: list[dict[str, Any]] = [
-        {**error, "loc": _argument_loc(error["loc"])} for error in exc.errors(include_url=False)
-    ]
+def format_validation(tool: str, errors: list[ErrorDetails], fields: Mapping[str, Any], also: tuple[str, ...]) -> str:
+    """Refused arguments, worded for a model: unknown argument names, or each bad argument, what it got, and
+    what is accepted (`also`: accepted names besides the input model's fields)."""
     unknown = sorted({str(error["loc"][0]) for error in errors if error["type"] == "extra_forbidden" and error["loc"]})
     if unknown:
         return (
@@ -126,36 +136,22 @@ def format_validation(tool: str, exc: ValidationError, fields: dict[str, Any], a
     )
 
 
-def _argument_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    return loc[1:] if loc[:1] == (ARGS,) else loc
-
-
 def result(model: BaseModel) -> CallToolResult:
     """A tool result: the typed JSON as structured content, and the same information as compact text; any
     access token or secret SIPSIM echoed is scrubbed from both."""
     data = json.loads(REDACTOR.scrub(to_json(model)))  # serialized once
-    text = render(data)
+    text = render(data, TEXT_RULES)
     if len(text) > RESULT_CAP:  # handlers cut their lists; this guards against a silent overflow
         logger.error("A %s result of %d characters exceeds the cap", type(model).__name__, len(text))
         raise ToolError("The answer is too large to return. Narrow the request (shorter window, fewer fields).")
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def _signed(fn: Callable[..., Any], name: str, params: list[inspect.Parameter], returns: Any) -> Callable[..., Any]:
-    fn.__name__ = fn.__qualname__ = name
-    fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    fn.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
-    return fn
+def failed(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=REDACTOR.scrub(text))], is_error=True)
 
 
-def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
-
-
-class _Code(BaseModel):
-    """A write's confirmation code, when writes are confirmed by preview."""
-
-    confirmation_code: str | None = Field(None, description=CODE_DESCRIPTION, max_length=100)
+# --- arguments ---------------------------------------------------------------------------------------
 
 
 class _Published(GenerateJsonSchema):
@@ -163,25 +159,34 @@ class _Published(GenerateJsonSchema):
 
     def get_default_value(self, schema: WithDefaultSchema) -> Any:
         if "default_factory" in schema and not schema.get("default_factory_takes_data"):
-            return cast(Callable[[], Any], schema["default_factory"])()
+            return schema["default_factory"]()  # type: ignore[call-arg]
         return super().get_default_value(schema)
 
 
 @cache
-def input_schema(model: type[BaseModel], code: bool) -> dict[str, Any]:
+def input_schema(model: type[BaseModel], code: bool) -> Schema:
     """A tool's published input schema: the input model's fields, flat, and a write's confirmation code when
     writes are confirmed by preview (`code`). Unknown names are refused by the model, with a message naming
     the accepted ones, so the schema does not repeat the model's closed-object flag (nor its docstring)."""
     schema = model.model_json_schema(schema_generator=_Published)
     published = {key: value for key, value in schema.items() if key not in ("additionalProperties", "description")}
+    published.setdefault("properties", {})
     if code:
-        properties = _Code.model_json_schema()["properties"]
-        published["properties"] = {**published["properties"], CODE_FIELD: properties[CODE_FIELD]}
+        published["properties"] = {
+            **published["properties"],
+            CODE_FIELD: {"description": CODE_DESCRIPTION, "type": "string"},
+        }
     return published
 
 
+@cache
+def _json_text_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The input's fields a host may send as JSON text: those not typed `str`."""
+    return frozenset(key for key, info in model.model_fields.items() if info.annotation is not str)
+
+
 def _from_json_text(value: Any) -> Any:
-    """A list or object some hosts send as JSON text, parsed (as the SDK's argument models do)."""
+    """A list or object some hosts send as JSON text, parsed."""
     if not isinstance(value, str):
         return value
     try:
@@ -191,117 +196,207 @@ def _from_json_text(value: Any) -> Any:
     return value if isinstance(parsed, str | int | float) else parsed
 
 
-class Arguments(ArgModelBase):
-    """The one validation of a tool call's arguments: the tool's input model (which refuses unknown names) as
-    `args`, and a write's confirmation code beside it. It reads the flat arguments a client sends."""
+def arguments(spec: ToolSpec, sent: Mapping[str, Any]) -> tuple[BaseModel, str | None]:
+    """The one validation of a call's arguments: the tool's input model (which refuses unknown names), and a
+    write's confirmation code beside it. A refusal is a ToolError that names each problem."""
+    json_text = _json_text_fields(spec.input)
+    values = {key: _from_json_text(value) if key in json_text else value for key, value in sent.items()}
+    code = values.pop(CODE_FIELD, None) if spec.write else None
+    errors: list[ErrorDetails] = []
+    if code is not None and not (isinstance(code, str) and len(code) <= CODE_LIMIT):
+        got = code if isinstance(code, str) else type(code).__name__
+        message = (
+            f"String should have at most {CODE_LIMIT} characters"
+            if isinstance(code, str)
+            else "Input should be a string"
+        )
+        errors.append({"type": "string_type", "loc": (CODE_FIELD,), "msg": message, "input": got})
+    try:
+        args = spec.input.model_validate(values)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False) + errors
+    if errors:
+        raise ToolError(
+            format_validation(spec.name, errors, spec.input.model_fields, (CODE_FIELD,) if spec.write else ())
+        )
+    return args, code
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)  # its validator: on the first call
 
-    json_text: ClassVar[frozenset[str]]  # the input's fields a host may send as JSON text: those not typed `str`
-    write: ClassVar[bool]
+# --- confirmation ------------------------------------------------------------------------------------
 
-    @model_validator(mode="before")
+
+@dataclass(frozen=True)
+class Asked:
+    """What a 2026-07-28 confirmation round trip carries in its (sealed) `requestState`: the digest of the
+    question asked (an answer counts for that question only), and the round trip's own id (an accepted answer
+    confirms one write)."""
+
+    question: str
+    id: str
+
+    @staticmethod
+    def digest(question: str) -> str:
+        return hashlib.sha256(question.encode()).hexdigest()[:32]
+
+    def encode(self) -> str:
+        return json.dumps({"q": self.question, "id": self.id})
+
     @classmethod
-    def _nest(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        arguments = {key: _from_json_text(value) if key in cls.json_text else value for key, value in data.items()}
-        if not cls.write:
-            return {ARGS: arguments}
-        return {ARGS: arguments, CODE_FIELD: arguments.pop(CODE_FIELD, None)}
-
-
-@cache
-def arguments_model(name: str, model: type[BaseModel], write: bool) -> type[Arguments]:
-    fields: dict[str, Any] = {ARGS: (model, ...)}
-    if write:
-        fields[CODE_FIELD] = (Annotated[str | None, Field(max_length=100)], None)
-    arguments = create_model(f"{name}_arguments", __base__=Arguments, **fields)
-    arguments.json_text = frozenset(key for key, info in model.model_fields.items() if info.annotation is not str)
-    arguments.write = write
-    return arguments
-
-
-def make_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Tool:
-    """The MCP tool for `spec`: its published input schema is the flat `input_schema`, and its arguments are
-    validated once, by `arguments_model`, before its function (and a write's resolvers) receive them. The
-    function types `args` as any model, so the SDK's argument model and schema for it (replaced) cost nothing."""
-    fn = _write_tool(spec, runtime, gate) if spec.write else _read_tool(spec, runtime)
-    tool = Tool.from_function(
-        fn,
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        annotations=spec.annotations,
-        meta=tool_meta(spec.view) if spec.view else None,
-    )
-    tool.parameters = input_schema(spec.input, spec.write and gate.mode == "preview")
-    tool.fn_metadata.arg_model = arguments_model(spec.name, spec.input, spec.write)
-    return tool
-
-
-def _read_tool(spec: ToolSpec, runtime: Runtime) -> Callable[..., Any]:
-    async def read_tool(mcp_ctx: Context, args: BaseModel) -> CallToolResult:
+    def decode(cls, state: str | None) -> Asked | None:
         try:
+            value = json.loads(state or "")
+            return cls(question=str(value["q"]), id=str(value["id"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Whether the client can show a confirmation form: it declared form elicitation, and on a connection of
+    the handshake era this request can reach it (stateless HTTP cannot)."""
+    capabilities = ctx.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS or ctx.session.can_send_request
+
+
+def approval_of(answer: ElicitResult) -> Approval:
+    """The user's answer to the form: only a ticked box (a JSON `true`) confirms."""
+    if answer.action != "accept":
+        return "declined" if answer.action == "decline" else "cancelled"
+    try:
+        form = ConfirmForm.model_validate(answer.content or {})
+    except ValidationError:
+        raise ToolError(
+            "The answer to the confirmation form could not be read (the box must be ticked or not). Nothing was "
+            "done. Call the tool again so the user is asked again."
+        ) from None
+    return "accepted" if form.confirm else "declined"
+
+
+# --- the runtime -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ToolRuntime:
+    """Lists and calls the tools of one server. `unavailable`: why a known tool is not offered; with a
+    `setup_problem`, every call answers that problem (the fix)."""
+
+    tools: Mapping[str, ToolSpec]
+    listed: ListToolsResult
+    runtime: Runtime
+    gate: WriteGate
+    unavailable: Mapping[str, str]
+    setup_problem: str | None = None
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        return self.listed
+
+    def input_schema(self, name: str) -> Schema | None:
+        """The published input schema of `name` (the SDK checks `Mcp-Param-*` headers against it)."""
+        return next((tool.input_schema for tool in self.listed.tools if tool.name == name), None)
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
+    ) -> CallToolResult | InputRequiredResult:
+        """`tools/call`: the one place every failure becomes the answer a model reads."""
+        try:
+            return await self.call(ctx, params, params.arguments or {})
+        except ToolError as exc:
+            logger.info("Tool %r failed: %r", params.name, REDACTOR.scrub(str(exc)))
+            return failed(str(exc))
+        except MCPError:
+            raise
+        except Exception:
+            logger.exception("Tool %r raised an unexpected exception", params.name)
+            return failed(f"Error executing tool {params.name}")
+
+    async def call(
+        self, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams, sent: Mapping[str, Any]
+    ) -> CallToolResult | InputRequiredResult:
+        if self.setup_problem:
+            raise ToolError(self.setup_problem)
+        spec = self.tools.get(params.name)
+        if spec is None:
+            why = self.unavailable.get(params.name)
+            raise ToolError(
+                f"The tool {params.name} is not available on this server: it is {why}."
+                if why
+                else f"Unknown tool: {params.name}"
+            )
+        args, code = arguments(spec, sent)
+        context = ToolContext(self.runtime, ctx.session.report_progress)
+        if not spec.write:
             with told(spec):
-                return result(cast(BaseModel, await spec.handler(ToolContext(runtime, mcp_ctx), args)))
-        except ValidationError as exc:  # the arguments were valid: what did not fit is SIPSIM's answer
-            raise ToolError(explain(unreadable(spec, exc), spec)) from None
+                return result(cast(BaseModel, await spec.handler(context, args)))
+        return await self.write(spec, args, code, ctx, params, context)
 
-    return _signed(read_tool, spec.name, [_keyword("mcp_ctx", Context), _keyword(ARGS, BaseModel)], CallToolResult)
-
-
-def _write_tool(spec: ToolSpec, runtime: Runtime, gate: WriteGate) -> Callable[..., Any]:
-    """SDK glue around the gate: `plan` resolves the request, `confirm` asks the user when the client can."""
-
-    async def plan(mcp_ctx: Context, args: BaseModel) -> Resolved:
+    async def write(
+        self,
+        spec: ToolSpec,
+        args: BaseModel,
+        code: str | None,
+        ctx: ServerRequestContext[Any, Any],
+        params: CallToolRequestParams,
+        context: ToolContext,
+    ) -> CallToolResult | InputRequiredResult:
+        """Resolve the request, ask the user when the client can, and let the gate decide and send."""
         with told(spec):
-            planned = cast(WritePlan, await spec.handler(ToolContext(runtime, mcp_ctx), args))
-        return Resolved(spec.name, args.model_dump(mode="json"), spec.endpoint, planned)
+            plan = cast(WritePlan, await spec.handler(context, args))
+        resolved = Resolved(spec.name, args.model_dump(mode="json"), spec.endpoint, plan)
+        asked = await self.confirmation(resolved, ctx, params)
+        if isinstance(asked, InputRequiredResult):
+            return asked
+        approval, form = asked
 
-    _signed(plan, f"plan_{spec.name}", [_keyword("mcp_ctx", Context), _keyword(ARGS, spec.input)], Resolved)
+        def send() -> Awaitable[ApiResponse]:
+            return resolved.send(self.runtime.api)
 
-    async def confirm(mcp_ctx: Context, resolved: Annotated[Resolved, Resolve(plan)]) -> ConfirmForm | Elicit | None:
+        with told(spec):
+            return result(await self.gate.run(resolved, approval, code, send, spec.output, form))
+
+    async def confirmation(
+        self, resolved: Resolved, ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
+    ) -> tuple[Approval, str | None] | InputRequiredResult:
+        """The user's answer (None when they are not asked) and the id of the round trip that carried it; or,
+        for a 2026-07-28 client, the form to show, to come back answered."""
+        if not can_elicit(ctx):
+            return None, None
         try:
-            ask = can_elicit(mcp_ctx) and await gate.should_ask(resolved)
+            ask = await self.gate.should_ask(resolved)
         except StoreUnavailable as exc:
             raise ToolError(STORE_DOWN.format(problem=exc)) from None
-        return Elicit(resolved.question, ConfirmForm) if ask else None
+        if not ask:
+            return None, None
+        question = resolved.question
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:  # a live form, on the handshake era's back-channel
+            live = await ctx.session.elicit_form(question, FORM_SCHEMA, related_request_id=ctx.request_id)
+            return approval_of(live), None
+        asked = Asked.decode(params.request_state)
+        answer = (params.input_responses or {}).get(FORM_KEY)
+        if asked is not None and asked.question == Asked.digest(question) and isinstance(answer, ElicitResult):
+            return approval_of(answer), asked.id
+        form = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=FORM_SCHEMA))
+        # The state goes out sealed by the SDK's request-state boundary, and comes back checked and unsealed.
+        state = Asked(Asked.digest(question), secrets.token_urlsafe(16)).encode()
+        return InputRequiredResult(input_requests={FORM_KEY: form}, request_state=state)
 
-    confirm.__name__ = confirm.__qualname__ = f"confirm_{spec.name}"
 
-    async def write_tool(
-        mcp_ctx: Context,
-        args: BaseModel,
-        confirmation_code: str | None,
-        resolved: Resolved,
-        approval: ElicitationResult[ConfirmForm],
-    ) -> CallToolResult:
-        def send() -> Awaitable[ApiResponse]:
-            return resolved.send(runtime.api)
-
-        with told(spec):
-            form = ROUND_TRIP.get() if mcp_ctx.request_state else None
-            answer = await gate.run(resolved, _answer_of(approval), confirmation_code, send, spec.output, form)
-        return result(answer)
-
-    params = [
-        _keyword("mcp_ctx", Context),
-        _keyword(ARGS, BaseModel),
-        _keyword(CODE_FIELD, str | None, None),
-        _keyword("resolved", Annotated[Resolved, Resolve(plan)]),
-        _keyword("approval", Annotated[ElicitationResult[ConfirmForm], Resolve(confirm)]),
+def build_tools(specs: list[ToolSpec], preview: bool, outputs: Mapping[type[BaseModel], Schema]) -> list[Tool]:
+    """The MCP tools for `specs` with their published schemas: input schemas lean, each parameter's text said
+    once across the list (see `schemas.lean_input`), and `outputs` by result model."""
+    said: dict[str, set[str]] = {}
+    return [
+        Tool(
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            input_schema=lean_input(input_schema(spec.input, spec.write and preview), said),
+            output_schema=outputs[spec.result_model],
+            annotations=spec.annotations,
+            _meta=tool_meta(spec.view) if spec.view else None,
+        )
+        for spec in specs
     ]
-    return _signed(write_tool, spec.name, params, CallToolResult)
-
-
-def _answer_of(outcome: ElicitationResult[ConfirmForm]) -> Approval:
-    """The user's answer to the form, or None when they were not asked."""
-    match outcome:
-        case AcceptedElicitation(data=ConfirmForm(confirm=True)):
-            return "accepted"
-        case AcceptedElicitation(data=ConfirmForm()) | DeclinedElicitation():
-            return "declined"
-        case CancelledElicitation():
-            return "cancelled"
-    return None

@@ -2,17 +2,20 @@
 
 `structuredContent` keeps the typed JSON; the text carries the same information in fewer bytes: the
 answer's scalars and objects as `key: value` lines, each list of objects as a table (a header, then one
-`|`-separated line per row), times at minute precision in one zone stated once, and a call's
-`from`/`to` left empty when it is its line's own number (listed once above the table).
+`|`-separated line per row), times at minute precision in one zone stated once, and cells the tools
+declare plain (`OwnValue`: a value each group of rows shares) left empty, the value said once above the table.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from ..tools.text import OwnValue
 
 Json = dict[str, Any]
 
@@ -21,12 +24,11 @@ SEPARATOR = "|"
 #: Scalar lines up to this long share one line.
 SHORT = 24
 _ABSENT = object()
-#: The columns a call row may leave empty when they hold its line's own number.
-LINE_ENDS = ("from", "to")
 
 
-def render(data: Json) -> str:
-    """The text of a result whose structured content is `data` (JSON-ready, nulls already left out)."""
+def render(data: Json, rules: Sequence[OwnValue] = ()) -> str:
+    """The text of a result whose structured content is `data` (JSON-ready, nulls already left out); `rules`
+    name the values a table may say once."""
     zone = _zone(data)
     header, scalars, blocks = [], [], []
     for key, value in data.items():
@@ -34,7 +36,7 @@ def render(data: Json) -> str:
             header.append(f"window: {value['description']}")  # names the zone: the times need not
             zone.stated = zone.name in value["description"]
         elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            blocks.append(_table(key, value, zone))
+            blocks.append(_table(key, value, zone, rules))
         elif isinstance(value, dict):
             if value:
                 blocks.append(f"{key}: {_fields(value, zone)}")
@@ -148,24 +150,24 @@ def _flat(row: Json) -> Json:
     return flat
 
 
-def line_numbers(rows: list[Json]) -> dict[str, str]:
-    """Each line's own number, where the rows show it unambiguously: the one number that is the
-    `from` or `to` of every row on that line (at least two rows)."""
+def own_values(rows: list[Json], rule: OwnValue) -> dict[str, str]:
+    """Each group's own value, where the rows show it unambiguously: the one value that is in one of the
+    rule's columns of every row of that group (at least two rows)."""
     common: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
     for row in rows:
-        line = row.get("line")
-        if not isinstance(line, str):
+        group = row.get(rule.group)
+        if not isinstance(group, str):
             continue
-        ends = {row[key] for key in LINE_ENDS if isinstance(row.get(key), str)}
-        if not ends:
+        values = {row[key] for key in rule.columns if isinstance(row.get(key), str)}
+        if not values:
             continue
-        common[line] = common[line] & ends if line in common else ends
-        counts[line] = counts.get(line, 0) + 1
-    return {line: next(iter(ends)) for line, ends in common.items() if len(ends) == 1 and counts[line] > 1}
+        common[group] = common[group] & values if group in common else values
+        counts[group] = counts.get(group, 0) + 1
+    return {group: next(iter(values)) for group, values in common.items() if len(values) == 1 and counts[group] > 1}
 
 
-def _table(name: str, rows: list[Json], zone: _Zone) -> str:
+def _table(name: str, rows: list[Json], zone: _Zone, rules: Sequence[OwnValue]) -> str:
     flat = [_flat(row) for row in rows]
     columns: list[str] = []
     orders: set[tuple[str, ...]] = set()
@@ -179,18 +181,26 @@ def _table(name: str, rows: list[Json], zone: _Zone) -> str:
             if key not in columns:
                 columns.insert(previous + 1, key)
             previous = columns.index(key)
-    own = line_numbers(flat) if any(key in columns for key in LINE_ENDS) else {}
     lines = [f"{name} ({len(rows)}):"]
-    if own:
-        numbers = "; ".join(f"{line} {number}" for line, number in own.items())
-        lines.append(f"line numbers (empty from/to): {numbers}")
+    blank: list[tuple[str, dict[str, str]] | None] = [None] * len(columns)  # per column: its rule's group, values
+    for rule in rules:
+        if rule.group not in columns or not any(key in columns for key in rule.columns):
+            continue
+        own = own_values(flat, rule)
+        if own:
+            said = "; ".join(f"{group} {value}" for group, value in own.items())
+            lines.append(f"{rule.label} (empty {'/'.join(rule.columns)}): {said}")
+            for index, key in enumerate(columns):
+                if key in rule.columns:
+                    blank[index] = (rule.group, own)
     lines.append(SEPARATOR.join(columns))
-    ends = [key in LINE_ENDS for key in columns]
     for row in flat:
-        number = own.get(row.get("line")) if own else None  # type: ignore[arg-type]
         cells = [
-            "" if (value := row.get(key, _ABSENT)) is _ABSENT or (end and value == number) else _cell(value, zone)
-            for key, end in zip(columns, ends, strict=True)
+            ""
+            if (value := row.get(key, _ABSENT)) is _ABSENT
+            or (elide is not None and value == elide[1].get(row.get(elide[0])))  # type: ignore[arg-type]
+            else _cell(value, zone)
+            for key, elide in zip(columns, blank, strict=True)
         ]
         lines.append(SEPARATOR.join(cells).rstrip(SEPARATOR))  # empty last cells go unsaid
     return "\n".join(lines)

@@ -1,24 +1,42 @@
 """MCP resources, for clients that attach context instead of calling tools: the account, the lines,
-the tags and any call, as JSON. Each is offered only when its scope is configured."""
+the tags and any call, as JSON, each offered only when its scope is configured; and the MCP Apps views
+(`ui://`) of the tools offered."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server import ServerRequestContext
+from mcp.server.apps import Apps
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    PaginatedRequestParams,
+    ReadResourceRequestParams,
+    ReadResourceResult,
+    Resource,
+    ResourceTemplate,
+    TextResourceContents,
+)
 
 from ..api import endpoints as ep
 from ..api.endpoints import Endpoint
 from ..api.errors import SipsimError
 from ..api.models import Account, Call
+from ..api.redact import REDACTOR
 from ..tools.base import Runtime
 from ..tools.lines import line_row
 
 JSON = "application/json"
+CALL_TEMPLATE = "sipsim://calls/{call_id}"
+_CALL_URI = re.compile(r"sipsim://calls/([A-Za-z0-9_-]{1,64})")
 
 
 async def _account(runtime: Runtime) -> Any:
@@ -35,6 +53,11 @@ async def _lines(runtime: Runtime) -> Any:
 
 async def _tags(runtime: Runtime) -> Any:
     return [tag.model_dump(mode="json") for tag in await runtime.directory.tags(fresh=True)]
+
+
+async def _call(runtime: Runtime, call_id: str) -> Any:
+    found, _ = await runtime.api.fetch(ep.GET_CALL, Call, path_params={"call_id": call_id})
+    return found.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -59,47 +82,84 @@ LISTINGS = (
     ),
     Listing("sipsim://tags", "Tags", "Every tag: id, name, colour, description.", ep.LIST_TAGS, _tags),
 )
+CALL = ResourceTemplate(
+    uri_template=CALL_TEMPLATE,
+    name="call",
+    title="A call",
+    description="One call with every field SIPSIM returns.",
+    mime_type=JSON,
+)
 
 
-async def _as_json(what: str, produce: Awaitable[Any]) -> str:
-    try:
-        return json.dumps(await produce, ensure_ascii=False)
-    except SipsimError as exc:
-        raise ResourceError(f"Could not read {what}: {exc}") from exc
+class Resources:
+    """The resources of one server: those whose scope is configured (none without a `runtime`: the setup
+    server), and the views of `apps`."""
 
-
-def _reader(listing: Listing, runtime: Runtime) -> Callable[[], Awaitable[str]]:
-    async def read() -> str:
-        return await _as_json(listing.uri, listing.read(runtime))
-
-    return read
-
-
-def register_resources(server: MCPServer, runtime: Runtime) -> None:
-    """Add the resources whose scope is configured."""
-    scopes = runtime.settings.scopes
-    for listing in LISTINGS:
-        if listing.endpoint.scope_for(scopes):
-            server.resource(
-                listing.uri,
-                name=listing.uri.removeprefix("sipsim://"),
-                title=listing.title,
-                description=listing.description,
-                mime_type=JSON,
-            )(_reader(listing, runtime))
-
-    if ep.GET_CALL.scope_for(scopes):
-
-        @server.resource(
-            "sipsim://calls/{call_id}",
-            name="call",
-            title="A call",
-            mime_type=JSON,
-            description="One call with every field SIPSIM returns.",
+    def __init__(self, runtime: Runtime | None, apps: Apps | None) -> None:
+        self.runtime = runtime
+        scopes = runtime.settings.scopes if runtime is not None else frozenset()
+        self.listings = {listing.uri: listing for listing in LISTINGS if listing.endpoint.scope_for(scopes)}
+        self.calls = ep.GET_CALL.scope_for(scopes) is not None
+        self.views = {binding.resource.uri: binding.resource for binding in apps.resources()} if apps else {}
+        self.extensions = {apps.identifier: apps.settings()} if apps else {}
+        self.listed = ListResourcesResult(
+            resources=[
+                *(
+                    Resource(
+                        uri=uri,
+                        name=uri.removeprefix("sipsim://"),
+                        title=item.title,
+                        description=item.description,
+                        mime_type=JSON,
+                    )
+                    for uri, item in self.listings.items()
+                ),
+                *(
+                    Resource(
+                        uri=uri,
+                        name=view.name or uri,
+                        title=view.title,
+                        description=view.description,
+                        mime_type=view.mime_type,
+                        _meta=view.meta,
+                    )
+                    for uri, view in self.views.items()
+                ),
+            ]
         )
-        async def call(call_id: str) -> str:
-            async def full() -> Any:
-                found, _ = await runtime.api.fetch(ep.GET_CALL, Call, path_params={"call_id": call_id})
-                return found.model_dump(mode="json")
 
-            return await _as_json(f"call {call_id}", full())
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        return self.listed
+
+    async def list_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListResourceTemplatesResult:
+        return ListResourceTemplatesResult(resource_templates=[CALL] if self.calls else [])
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: ReadResourceRequestParams
+    ) -> ReadResourceResult:
+        uri = params.uri
+        if uri in self.views:
+            view = self.views[uri]
+            text = await view.read()
+            assert isinstance(text, str)  # the views are HTML text
+            return ReadResourceResult(
+                contents=[TextResourceContents(uri=uri, text=text, mime_type=view.mime_type, _meta=view.meta)]
+            )
+        runtime = self.runtime
+        found = _CALL_URI.fullmatch(uri) if self.calls else None
+        if runtime is None or (uri not in self.listings and found is None):
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown resource: {uri}", data={"uri": uri})
+        try:
+            value = await (self.listings[uri].read(runtime) if found is None else _call(runtime, found[1]))
+        except SipsimError as exc:
+            what = uri if found is None else f"call {found[1]}"
+            raise MCPError(
+                code=INTERNAL_ERROR, message=REDACTOR.scrub(f"Could not read {what}: {exc}"), data={"uri": uri}
+            ) from exc
+        return ReadResourceResult(
+            contents=[TextResourceContents(uri=uri, text=json.dumps(value, ensure_ascii=False), mime_type=JSON)]
+        )

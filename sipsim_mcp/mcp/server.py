@@ -1,38 +1,37 @@
-"""The MCP server: the tools the configuration allows, resources, prompts and instructions."""
+"""The MCP server: the tools the configuration allows, resources, prompts and instructions, on the SDK's
+low-level `Server` (each handler registered by its public `on_*` name)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import Any
 
-from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.server.mcpserver.tools import Tool
-from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateSecurity
-from mcp.types import CallToolResult, InputRequiredResult
-from pydantic import BaseModel, SecretStr, ValidationError
+import anyio
+from mcp.server import Server
+from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateBoundary, RequestStateSecurity
+from mcp.server.stdio import stdio_server
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.types import ListToolsResult
+from pydantic import BaseModel, SecretStr
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
 from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings
-from ..api.redact import REDACTOR
 from ..language.directory import Directory
 from ..tools.base import Runtime, ToolSpec
 from ..tools.inventory import TOOLS, TOOLS_BY_NAME
 from ..tools.views import apps_extension
 from .confirm import AuditLog, ConfirmationCodes, SharedSecrets
-from .gate import ROUND_TRIP, WriteGate
-from .prompts import register_prompts
-from .register import CODE_FIELD, format_validation, make_tool
-from .resources import register_resources
-from .schemas import lean_input, lean_output
+from .gate import WriteGate
+from .prompts import Prompts
+from .register import ToolRuntime, build_tools
+from .resources import Resources
+from .schemas import Schema, lean_output
 from .state import open_store
 
+NAME = "sipsim"
 INSTRUCTIONS = """\
 Tools for one SIPSIM telephony account: call history, phone lines, tags, click-to-call.
 - Time windows: since/until accept today, yesterday, this_week, last_week, this_month, last_month, \
@@ -65,9 +64,7 @@ class SharedCodec:
         return self._inner().seal(payload)
 
     def unseal(self, token: str) -> bytes:
-        payload = self._inner().unseal(token)
-        ROUND_TRIP.set(hashlib.sha256(token.encode()).hexdigest()[:32])
-        return payload
+        return self._inner().unseal(token)
 
 
 def availability(settings: Settings) -> dict[str, str | None]:
@@ -91,45 +88,51 @@ def availability(settings: Settings) -> dict[str, str | None]:
     return reasons
 
 
-class SipsimServer(MCPServer):
-    """MCPServer that explains unavailable tools and words the input model's refusal of arguments for a model
-    (the SDK prefixes its own text to it). With a `setup_problem`, every tool call answers that problem (the
-    fix) instead."""
+class SipsimServer(Server):
+    """The low-level SDK server with this project's handlers: `tools` (the tool runtime), `resources` and
+    `prompts`; its write gate is `gate`."""
 
     def __init__(
         self,
-        *args: Any,
-        unavailable: dict[str, str],
-        gate: WriteGate,
-        setup_problem: str | None = None,
-        **kwargs: Any,
+        *,
+        tools: ToolRuntime,
+        resources: Resources,
+        prompts: Prompts,
+        instructions: str,
+        security: RequestStateSecurity,
     ) -> None:
-        super().__init__(*args, **kwargs)
-        self.unavailable = unavailable
-        self.gate = gate
-        self.setup_problem = setup_problem
+        super().__init__(
+            NAME,
+            version=__version__,
+            title="SIPSIM",
+            description="Call history, phone lines, tags and click-to-call for a SIPSIM telephony account.",
+            instructions=instructions,
+            website_url="https://app.sipsim.com/devs/docs",
+            get_tool_input_schema=tools.input_schema,
+            on_list_tools=tools.list_tools,
+            on_call_tool=tools.call_tool,
+            on_list_resources=resources.list_resources,
+            on_list_resource_templates=resources.list_templates,
+            on_read_resource=resources.read_resource,
+            on_list_prompts=prompts.list_prompts,
+            on_get_prompt=prompts.get_prompt,
+            on_completion=prompts.complete,
+            on_subscriptions_listen=ListenHandler(InMemorySubscriptionBus()),
+        )
+        self.tools = tools
+        self.gate = tools.gate
+        self.extensions.update(resources.extensions)
+        # Seals and checks the requestState of 2026-07-28 confirmation forms (expiry, request, audience).
+        self.middleware.append(RequestStateBoundary(security, default_audience=NAME))
 
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], context: Context | None = None
-    ) -> CallToolResult | InputRequiredResult:
-        if self.setup_problem:
-            raise ToolError(self.setup_problem)
-        if name in self.unavailable:
-            raise ToolError(f"The tool {name} is not available on this server: it is {self.unavailable[name]}.")
-        spec = TOOLS_BY_NAME.get(name)
-        try:
-            return await super().call_tool(name, arguments, context)
-        except ToolError as exc:
-            # Only the SDK's own check of the arguments is about them; a crash is never "invalid arguments".
-            own = not isinstance(exc, UnexpectedToolError)
-            if spec is not None and own and isinstance(exc.__cause__, ValidationError):
-                also = (CODE_FIELD,) if spec.write else ()
-                problem = format_validation(name, exc.__cause__, spec.input.model_fields, also)
-                raise ToolError(problem) from exc.__cause__
-            scrubbed = REDACTOR.scrub(str(exc))  # SIPSIM may echo a token in an error text
-            if scrubbed != str(exc):
-                raise ToolError(scrubbed) from None
-            raise
+    def serve_stdio(self) -> None:
+        """Serve on stdin/stdout until the client closes them."""
+
+        async def serve() -> None:
+            async with stdio_server() as (read, write):
+                await self.run(read, write, self.create_initialization_options())
+
+        anyio.run(serve)
 
 
 def build_server(
@@ -138,13 +141,9 @@ def build_server(
     api: SipsimClient | None = None,
     now: Callable[[], datetime] | None = None,
     setup_problem: str | None = None,
-    **server_options: Any,
 ) -> SipsimServer:
     """The server for `settings`: only the tools its scopes, read-only mode and tool list allow.
-
-    `server_options` go to MCPServer (the HTTP transport passes its token verifier and auth settings).
-    `setup_problem` makes the setup server (see `build_setup_server`).
-    """
+    `setup_problem` makes the setup server (see `build_setup_server`)."""
     reasons = availability(settings)
     api = api or SipsimClient(settings)
     clock = now or settings.clock()
@@ -159,47 +158,32 @@ def build_server(
         wait_seconds=settings.timeout + 10,
     )
     specs = enabled_tools(reasons)
-    views = {spec.view for spec in specs if spec.view}
-
-    server = SipsimServer(
-        "sipsim",
-        title="SIPSIM",
-        description="Call history, phone lines, tags and click-to-call for a SIPSIM telephony account.",
-        version=__version__,
-        instructions=f"NOT SET UP: {setup_problem}\n\n{INSTRUCTIONS}" if setup_problem else INSTRUCTIONS,
-        website_url="https://app.sipsim.com/devs/docs",
-        log_level=settings.log_level,
-        unavailable={name: reason for name, reason in reasons.items() if reason},
+    tools = ToolRuntime(
+        tools={spec.name: spec for spec in specs},
+        listed=ListToolsResult(tools=build_tools(specs, gate.mode == "preview", output_schemas(specs))),
+        runtime=runtime,
         gate=gate,
-        tools=tools(specs, runtime, gate),
-        extensions=[apps_extension(views)] if views else None,
+        unavailable={name: reason for name, reason in reasons.items() if reason},
         setup_problem=setup_problem,
-        request_state_security=RequestStateSecurity(codec=SharedCodec(lambda: shared.key("request state"))),
-        **server_options,
     )
-    if setup_problem is None:
-        register_resources(server, runtime)
-        register_prompts(server, runtime)
-    return server
+    views = sorted({spec.view for spec in specs if spec.view})
+    return SipsimServer(
+        tools=tools,
+        resources=Resources(runtime if setup_problem is None else None, apps_extension(views) if views else None),
+        prompts=Prompts(runtime if setup_problem is None else None),
+        instructions=f"NOT SET UP: {setup_problem}\n\n{INSTRUCTIONS}" if setup_problem else INSTRUCTIONS,
+        security=RequestStateSecurity(codec=SharedCodec(lambda: shared.key("request state"))),
+    )
 
 
-def tools(specs: list[ToolSpec], runtime: Runtime, gate: WriteGate) -> list[Tool]:
-    """The MCP tools for `specs`, with lean schemas: each parameter's text said once across the list."""
-    said: dict[str, set[str]] = {}
-    outputs = output_schemas(tuple(dict.fromkeys(spec.result_model for spec in specs)))
-    built = []
-    for spec in specs:
-        tool = make_tool(spec, runtime, gate)
-        tool.parameters = lean_input(tool.parameters, said)
-        tool.fn_metadata.output_schema = outputs[spec.result_model]
-        built.append(tool)
-    return built
+def output_schemas(specs: list[ToolSpec]) -> dict[type[BaseModel], Schema]:
+    """The published output schemas of the tools' result models (answers are built from the models, so valid
+    by construction; clients validate them against these)."""
+    return _output_schemas(tuple(dict.fromkeys(spec.result_model for spec in specs)))
 
 
 @cache
-def output_schemas(models: tuple[type[BaseModel], ...]) -> dict[type[BaseModel], dict[str, Any]]:
-    """The published output schemas of result models (answers are built from the models, so valid by
-    construction; clients validate them against these), generated together: shared parts once."""
+def _output_schemas(models: tuple[type[BaseModel], ...]) -> dict[type[BaseModel], Schema]:
     refs, shared = models_json_schema([(model, "validation") for model in models])
     return {model: lean_output({**refs[model, "validation"], **shared}) for model in models}
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from mcp.server.mcpserver import Context
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, WithJsonSchema
 
@@ -21,6 +20,9 @@ from ..language.directory import Directory
 from ..language.windows import TimeWindow, parse_timezone, resolve_window
 
 T = TypeVar("T", bound=BaseModel)
+
+#: Reports progress to the client that called (done, total, message); a no-op when it did not ask for it.
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 @dataclass
@@ -38,7 +40,7 @@ class ToolContext:
     """The context one handler runs in."""
 
     runtime: Runtime
-    mcp: Context | None = None
+    report: Progress | None = None
 
     @property
     def api(self) -> SipsimClient:
@@ -59,8 +61,8 @@ class ToolContext:
         return resolve_window(since, until, tz=self.zone(zone), now=self.runtime.now(), default=default)
 
     async def progress(self, done: float, total: float, message: str) -> None:
-        if self.mcp is not None:
-            await self.mcp.report_progress(done, total, message)
+        if self.report is not None:
+            await self.report(done, total, message)
 
 
 @dataclass(frozen=True)
