@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     mcp_max_sessions: int = Field(
         1000, ge=1, le=100_000, description="HTTP transport: most open sessions (the longest-idle one is closed first)"
     )
+    mcp_max_sessions_per_client: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="HTTP transport: a client's fair share of the sessions (default: a tenth of the most, at least 1)",
+    )
     mcp_idle_timeout: float = Field(
         600.0, gt=0, le=86_400, description="HTTP transport: seconds after which an idle session is closed"
     )

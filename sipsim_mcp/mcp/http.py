@@ -2,17 +2,20 @@
 
 Off loopback the server refuses to start without `SIPSIM_MCP_AUTH_TOKEN` (a bearer token every request
 must carry) and checks Host/Origin headers against an allow-list (DNS-rebinding protection). Limits keep
-one client from starving the others: at most `SIPSIM_MCP_MAX_SESSIONS` sessions (the longest-idle one is
-closed to admit a new client), sessions idle for `SIPSIM_MCP_IDLE_TIMEOUT` are closed, and a request's
-headers and body must arrive within `SIPSIM_MCP_READ_TIMEOUT`.
+one client from starving the others: at most `SIPSIM_MCP_MAX_SESSIONS` sessions, shared fairly between
+clients (`FairSessions`), sessions idle for `SIPSIM_MCP_IDLE_TIMEOUT` are closed, and a request's headers
+and body must arrive within `SIPSIM_MCP_READ_TIMEOUT`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -21,6 +24,7 @@ import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,10 +107,175 @@ def http_app(
         **auth,
     )
     app.add_middleware(BodyDeadline, seconds=settings.mcp_read_timeout)
+    if not stateless:
+        share = settings.mcp_max_sessions_per_client or max(1, settings.mcp_max_sessions // 10)
+        app.add_middleware(FairSessions, most=settings.mcp_max_sessions, share=share, idle=settings.mcp_idle_timeout)
     return app
 
 
 MAX_BODY = 4 * 1024 * 1024
+
+
+SESSION_HEADER = b"mcp-session-id"
+VERSION_HEADER = b"mcp-protocol-version"
+#: Headers a session's own requests carry that closing it needs too (the server checks them as for any request).
+KEPT_HEADERS = frozenset({b"host", b"origin", b"authorization", b"user-agent"})
+
+
+def client_key(scope: Scope) -> str:
+    """Who a request comes from: its bearer token (as a digest) and its remote address."""
+    headers = dict(scope["headers"])
+    token = headers.get(b"authorization", b"")
+    client = scope.get("client")
+    address = client[0] if client else "?"
+    return f"{hashlib.sha256(token).hexdigest()[:16] if token else '-'}@{address}"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+
+
+@dataclass
+class Session:
+    """What the layer knows of one open session: whose it is, when it was last used, what is in flight."""
+
+    client: str
+    scope: Scope  # of its first request, to close it as it was opened
+    last: float
+    version: str | None = None
+    busy: int = 0  # requests in flight, except streams
+    streams: int = 0  # open GET streams
+
+
+@dataclass
+class FairSessions:
+    """ASGI layer in front of the SDK's session manager: it sees each session by its `Mcp-Session-Id` and
+    keeps the table of at most `most` sessions fair. To admit a new session at the cap, it closes one the
+    way a client would (a DELETE the spec defines): a session of a client holding more than its `share`
+    (even busy), else the session idle the longest. An open GET stream does not make a session busy. Only
+    when every session is busy and every client within its share is the new one refused (503)."""
+
+    app: ASGIApp
+    most: int
+    share: int
+    idle: float  # the session manager's idle timeout: a session quiet for longer is already closed
+    key: Callable[[Scope], str] = client_key
+    sessions: dict[str, Session] = field(default_factory=dict)
+    opening: int = 0
+    _lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != MCP_PATH:
+            await self.app(scope, receive, send)
+            return
+        session_id = _header(scope, SESSION_HEADER)
+        if session_id is None:
+            version = _header(scope, VERSION_HEADER)
+            if scope["method"] == "POST" and (version is None or version in HANDSHAKE_PROTOCOL_VERSIONS):
+                await self._open(scope, receive, send)
+            else:  # 2026-07-28 requests stand alone: no session
+                await self.app(scope, receive, send)
+            return
+        session = self.sessions.get(session_id)
+        if session is None:
+            await self.app(scope, receive, send)
+            return
+        await self._use(session_id, session, scope, receive, send)
+
+    async def _open(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = self.key(scope)
+        async with self._lock:
+            if not await self._make_room(client):
+                logger.warning("Session cap reached and every session is busy: refusing a new session")
+                await _plain(send, 503, b"Too many open sessions: try again shortly")
+                return
+            self.opening += 1
+        opened: list[str] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                opened.extend(value.decode() for key, value in message.get("headers", []) if key == SESSION_HEADER)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            self.opening -= 1
+            for session_id in opened:
+                self.sessions[session_id] = Session(
+                    client, dict(scope), time.monotonic(), _header(scope, VERSION_HEADER)
+                )
+
+    async def _use(self, session_id: str, session: Session, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = scope["method"] == "GET"
+        session.last = time.monotonic()
+        session.version = _header(scope, VERSION_HEADER) or session.version
+        if stream:
+            session.streams += 1
+        else:
+            session.busy += 1
+        status: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if stream:
+                session.streams -= 1
+            else:
+                session.busy -= 1
+            session.last = time.monotonic()
+            if status[:1] == [404] or (scope["method"] == "DELETE" and status[:1] == [200]):
+                self.sessions.pop(session_id, None)  # ended by its client, or by the server
+
+    async def _make_room(self, client: str) -> bool:
+        """Whether a session for `client` fits, after closing one if the table is full."""
+        now = time.monotonic()
+        for session_id, session in list(self.sessions.items()):  # the server closed these on its own
+            if not session.busy and not session.streams and now - session.last > self.idle:
+                del self.sessions[session_id]
+        if len(self.sessions) + self.opening < self.most:
+            return True
+        held: dict[str, int] = {}
+        for session in self.sessions.values():
+            held[session.client] = held.get(session.client, 0) + 1
+        held[client] = held.get(client, 0) + 1  # with the session it asks for
+
+        def over(session: Session) -> bool:
+            return held[session.client] > self.share
+
+        closable = [(not over(s), s.busy > 0, s.last, i) for i, s in self.sessions.items() if over(s) or not s.busy]
+        if not closable:
+            return False
+        *_, session_id = min(closable)
+        await self._close(session_id, self.sessions.pop(session_id))
+        logger.info("Session cap reached: closed session %s to admit a new client", session_id[:8])
+        return True
+
+    async def _close(self, session_id: str, session: Session) -> None:
+        """End a session as its client may: DELETE with its id, through the whole app (auth and checks)."""
+        headers = [(key, value) for key, value in session.scope["headers"] if key in KEPT_HEADERS]
+        headers.append((SESSION_HEADER, session_id.encode()))
+        if session.version:
+            headers.append((VERSION_HEADER, session.version.encode()))
+        scope = {**session.scope, "method": "DELETE", "headers": headers, "query_string": b""}
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                await anyio.sleep_forever()
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(message: Message) -> None:
+            return None
+
+        await self.app(scope, receive, discard)
 
 
 class BodyDeadline:
