@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 from .errors import MissingScopeError, TokenError
 from .models import ErrorEnvelope, OAuthErrorBody, TokenResponse
 from .redact import REDACTOR
-from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from .retry import RETRYABLE_STATUS, Failed, RetryPolicy, parse_retry_after, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -120,31 +120,28 @@ class TokenProvider:
             "client_secret": self._client_secret.get_secret_value(),
             "scope": " ".join(sorted(scopes)),
         }
-        spent = 0.0
-        for attempt in range(1, self._retry.attempts + 1):
+        tries = retrying(self._retry)
+        wait = next(tries)
+        while True:
+            if wait is not None:
+                await self._retry.sleep(wait)
             self.token_requests += 1
             sent_at = self._clock()
             try:
                 response = await self._http.post(self._token_url, data=form)
             except httpx.TransportError as exc:
-                problem = TokenError(
+                unreachable = TokenError(
                     f"Could not reach the SIPSIM token endpoint {self._token_url} ({type(exc).__name__}). "
                     "Check SIPSIM_TOKEN_URL and the network; then try again."
                 )
-                wait = self._retry.backoff(attempt)
-            else:
-                if response.status_code == 200:
-                    return self._accept(response, scopes, sent_at)
-                problem = self._refusal(response, scopes)
-                if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
-                    raise problem
-                wait = parse_retry_after(response.headers.get("Retry-After")) or self._retry.backoff(attempt)
-            if attempt == self._retry.attempts or spent + wait > self._retry.budget:
+                wait = tries.send(Failed(unreachable))
+                continue
+            if response.status_code == 200:
+                return self._accept(response, scopes, sent_at)
+            problem = self._refusal(response, scopes)
+            if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
                 raise problem
-            logger.info("Token request failed (%s); retrying in %.1f s", problem, wait)
-            await self._retry.sleep(wait)
-            spent += wait
-        raise AssertionError("unreachable")  # pragma: no cover
+            wait = tries.send(Failed(problem, parse_retry_after(response.headers.get("Retry-After"))))
 
     def _accept(self, response: httpx.Response, scopes: frozenset[str], sent_at: float) -> AccessToken:
         try:

@@ -22,7 +22,7 @@ from .config import Settings
 from .endpoints import Endpoint
 from .errors import MissingScopeError, ResponseShapeError, SipsimAPIError, TokenError, shape_problems
 from .models import ErrorEnvelope, ListEnvelope, Pagination, SipsimModel, SuccessEnvelope
-from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from .retry import RETRYABLE_STATUS, Failed, RetryPolicy, parse_retry_after, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -203,38 +203,34 @@ class SipsimClient:
         items: type[SipsimModel] | None = None,
     ) -> ApiResponse:
         auth = ScopedAuth(self.tokens, frozenset({scope}))
-        retryable = endpoint.method == "GET"
-        waited = 0.0
-        for attempt in range(1, self._retry.attempts + 1):
+        tries = retrying(self._retry, retry=endpoint.method == "GET")  # a write is sent once
+        wait = next(tries)
+        while True:
+            if wait is not None:
+                await self._retry.sleep(wait)
             started = time.monotonic()
             try:
                 response = await self._http.request(endpoint.method, path, params=query, json=json_body, auth=auth)
             except httpx.TransportError as exc:
-                failure = SipsimAPIError(
+                unreachable = SipsimAPIError(
                     method=endpoint.method,
                     path=path,
                     status=None,
                     errors=[f"could not reach SIPSIM ({type(exc).__name__}); check SIPSIM_API_URL and the network"],
                 )
-                wait = self._retry.backoff(attempt)
-            else:
-                logger.debug(
-                    "%s %s -> %s in %.0f ms",
-                    endpoint.method,
-                    path,
-                    response.status_code,
-                    (time.monotonic() - started) * 1000,
-                )
-                if response.status_code not in RETRYABLE_STATUS:
-                    return self._decode(response, endpoint.method, path, items)
-                failure = self._error(response, endpoint.method, path)
-                wait = failure.retry_after if failure.retry_after is not None else self._retry.backoff(attempt)
-            if not retryable or attempt == self._retry.attempts or waited + wait > self._retry.budget:
-                raise failure
-            logger.info("%s; retrying in %.1f s (try %d of %d)", failure, wait, attempt + 1, self._retry.attempts)
-            await self._retry.sleep(wait)
-            waited += wait
-        raise AssertionError("unreachable")  # pragma: no cover
+                wait = tries.send(Failed(unreachable))
+                continue
+            logger.debug(
+                "%s %s -> %s in %.0f ms",
+                endpoint.method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+            if response.status_code not in RETRYABLE_STATUS:
+                return self._decode(response, endpoint.method, path, items)
+            failure = self._error(response, endpoint.method, path)
+            wait = tries.send(Failed(failure, failure.retry_after))
 
     async def pages(
         self,
