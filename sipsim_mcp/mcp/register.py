@@ -384,6 +384,11 @@ class ToolRuntime:
         return InputRequiredResult(input_requests={FORM_KEY: form}, request_state=state)
 
 
+def unwrapped(text: str) -> str:
+    """A docstring's text without its line wraps: each paragraph on one line."""
+    return "\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
+
+
 def build_tools(specs: list[ToolSpec], preview: bool, outputs: Mapping[type[BaseModel], Schema]) -> list[Tool]:
     """The MCP tools for `specs` with their published schemas: input schemas lean, each parameter's text said
     once across the list (see `schemas.lean_input`), and `outputs` by result model."""
@@ -392,7 +397,7 @@ def build_tools(specs: list[ToolSpec], preview: bool, outputs: Mapping[type[Base
         Tool(
             name=spec.name,
             title=spec.title,
-            description=spec.description,
+            description=unwrapped(spec.description),
             input_schema=lean_input(input_schema(spec.input, spec.write and preview), said),
             output_schema=outputs[spec.result_model],
             annotations=spec.annotations,

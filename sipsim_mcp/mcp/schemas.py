@@ -45,9 +45,12 @@ def _compact(node: Any) -> str:
 
 
 def _strip(schema: Schema, output: bool) -> Schema:
-    """Drop titles, null defaults and string length bounds (the server still enforces them); in outputs also
-    every default, description, format and closed-object flag. Collapse nullable unions."""
-    drop = {"title", "minLength", "maxLength"} | ({"default", "description", "format"} if output else set())
+    """Drop titles, null defaults, string patterns and length bounds and list lengths (the server still
+    enforces them, with a message naming the argument); in outputs also every default, description, format,
+    closed-object flag and untyped (`{}`) field. Collapse nullable unions, and unions of plain types into one
+    list of types."""
+    drop = {"title", "minLength", "maxLength", "pattern", "minItems", "maxItems"}
+    drop |= {"default", "description", "format"} if output else set()
     lean = {
         key: value
         for key, value in _map(schema, lambda sub: _strip(sub, output)).items()
@@ -55,13 +58,19 @@ def _strip(schema: Schema, output: bool) -> Schema:
         and not (key == "default" and value is None)
         and not (output and key == "additionalProperties" and isinstance(value, bool))
     }
+    if output and isinstance(lean.get("properties"), dict):
+        lean["properties"] = {name: sub for name, sub in lean["properties"].items() if sub}
     options = lean.pop("anyOf", None)
     if options is None:
         return lean
     options = [option for option in options if option != NULL]
     if output and STRING in options and all(option.get("type") == "string" for option in options):
         options = [STRING]  # one of some known strings, or any string: a string
-    return {**options[0], **lean} if len(options) == 1 else {**lean, "anyOf": options}
+    if len(options) == 1:
+        return {**options[0], **lean}
+    if all(len(option) == 1 and isinstance(option.get("type"), str) for option in options):
+        return {**lean, "type": [option["type"] for option in options]}
+    return {**lean, "anyOf": options}
 
 
 def _inline(schema: Schema, defs: dict[str, Schema]) -> Schema:

@@ -45,7 +45,7 @@ class NoInput(ToolInput):
 CallId = Annotated[
     str,
     BeforeValidator(_text),
-    Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Call id, as list_calls returns it (e.g. 100231)"),
+    Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Call id (from list_calls)"),
 ]
 LineRef = Annotated[
     str,
@@ -54,20 +54,20 @@ LineRef = Annotated[
     Field(
         min_length=1,
         max_length=100,
-        description="Phone line: its name (e.g. 'Sales'), extension (e.g. 101) or id",
+        description="Line name (e.g. 'Sales'), extension or id",
     ),
 ]
 TagRef = Annotated[
     str,
     BeforeValidator(_text),
     Stripped,
-    Field(min_length=1, max_length=100, description="Tag: its name (e.g. 'VIP') or id"),
+    Field(min_length=1, max_length=100, description="Tag name (e.g. 'VIP') or id"),
 ]
 EmployeeRef = Annotated[str, BeforeValidator(_text), Stripped, Field(min_length=1, max_length=100)]
 TagName = Annotated[str, Stripped, Field(max_length=50)]
 EventName = Annotated[
     str,
-    Field(pattern=r"^[a-z_]{1,64}$", description="Event name from list_webhook_events, e.g. outgoing_call_end"),
+    Field(pattern=r"^[a-z_]{1,64}$", description="Event from list_webhook_events (e.g. outgoing_call_end)"),
     AfterValidator(_event),
 ]
 PhoneNumber = Annotated[
@@ -75,40 +75,37 @@ PhoneNumber = Annotated[
     Field(
         min_length=3,
         max_length=40,
-        description="Phone number: E.164 (+33612345678) or any common written form (+33 6 12 34 56 78, "
-        "06 12 34 56 78 when SIPSIM_DEFAULT_REGION is set)",
+        description="Phone number, E.164 or as written (+33 6 12 34 56 78; national form with SIPSIM_DEFAULT_REGION)",
     ),
 ]
-HexColor = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour as #RRGGBB, e.g. #22C55E")]
+HexColor = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour as #RRGGBB")]
 CallType = Literal["inbound", "outgoing", "missed", "voicemail"]
 
 Since = Annotated[
     str | None,
     Field(
         max_length=100,
-        description="Start of the window: today, yesterday, this_week, last_week, this_month, last_month, "
-        "last_N_days, 24h / 7d / 2w, or an ISO 8601 date or date-time. Alone, a period covers that whole "
-        "period (since='last_week' = all of last week)",
+        description="Window start: today, yesterday, this_week, last_week, this_month, last_month, last_N_days, "
+        "24h/7d/2w or an ISO 8601 date(-time). A period alone covers all of it (since='last_week': the whole week)",
     ),
 ]
 Until = Annotated[
     str | None,
     Field(
         max_length=100,
-        description="End of the window (same forms as since; a period means its end). "
-        "Default: the end of since's period, or now",
+        description="Window end, as since (a period: its end). Default: the end of since's period, or now",
     ),
 ]
 Zone = Annotated[
     Annotated[str, Field(max_length=64), AfterValidator(_zone)] | None,
     Field(
-        description="IANA time zone for the window and the times shown (e.g. Europe/Paris). Default: SIPSIM_TIMEZONE",
+        description="IANA time zone of the window and times (e.g. Europe/Paris). Default: SIPSIM_TIMEZONE",
     ),
 ]
 Page = Annotated[
     str | None,
     Field(
         max_length=500,
-        description="The page token from a previous answer, to continue it (repeat the other arguments)",
+        description="Page token from the last answer (repeat the other arguments)",
     ),
 ]

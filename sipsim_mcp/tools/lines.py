@@ -118,18 +118,18 @@ class UpdatePhoneInput(ToolInput):
     forward_all_to: str | None = Field(
         None,
         max_length=40,
-        description="Forward EVERY call to this number, or 'off' to stop forwarding all calls",
+        description="Forward EVERY call to this number ('off': stop)",
     )
     forward_unanswered_to: str | None = Field(
-        None, max_length=40, description="Forward calls not answered in time to this number, or 'off'"
+        None, max_length=40, description="Forward unanswered calls to this number ('off': stop)"
     )
     forward_unanswered_after_s: int | None = Field(
-        None, ge=5, le=120, description="Seconds of ringing before an unanswered call is forwarded (5-120)"
+        None, ge=5, le=120, description="Seconds of ringing before forwarding (5-120)"
     )
     caller_id: str | None = Field(
         None,
         max_length=40,
-        description="Number shown on outgoing calls, or 'off' to show the line's own number",
+        description="Number shown on outgoing calls ('off': the line's own)",
     )
 
     @model_validator(mode="after")
@@ -188,10 +188,9 @@ def _number_or_off(text: str, region: str | None) -> str | None:
     also_needs=("phones.read",),
 )
 async def update_phone(ctx: ToolContext, args: UpdatePhoneInput) -> WritePlan:
-    """Change a line's settings: call recording, voicemail, forwarding (all calls or unanswered ones), caller id.
+    """Change a line's call recording, voicemail, forwarding (all or unanswered calls) or caller id.
 
-    Forwarding redirects real calls. Asks the user to confirm first; the preview lists each change
-    with the current value.
+    Forwarding redirects real calls. The user confirms first; the preview shows each change and its current value.
     """
     line = await ctx.directory.line(args.line)
     current, _ = await ctx.api.fetch(ep.GET_PHONE, Phone, path_params={"phone_id": line.id})
