@@ -305,7 +305,8 @@ class ToolRuntime:
         try:
             return await self.call(ctx, params, params.arguments or {})
         except ToolError as exc:
-            logger.info("Tool %r failed: %r", params.name, REDACTOR.scrub(str(exc)))
+            logger.info("Tool %r answered an error", params.name)  # its text may hold the caller's data
+            logger.debug("Tool %r: %r", params.name, REDACTOR.scrub(str(exc)))
             return failed(str(exc))
         except MCPError:
             raise
