@@ -1,19 +1,24 @@
 """The calls dashboard in a real browser: headless Chromium loads a test host page (the official
 TypeScript MCP client over streamable HTTP to `sipsim-mcp --demo --transport http`, and the official
-AppBridge), which calls the tools as a model would and mounts the view under the spec's default CSP.
+AppBridge), which calls the tools as a model would and mounts the view under the spec's default CSP, in a
+column 1200 px wide (a wide chat or full screen) or 420 px wide (a chat column).
 
-The assertions are what a person sees: bars, headline numbers, the table of calls behind a bar, the
-theme. Screenshots go to .cache/screenshots/ (UPDATE_SCREENSHOTS=1 also writes docs/, which README uses).
-Needs npm, Chromium (/usr/bin/chromium or SIPSIM_CHROMIUM) and the `playwright` package, never a
-downloaded browser: skipped without them on a developer machine, a failure under CI.
+The assertions are what a person sees: bars, headline numbers, the calls behind a bar as a table whose
+columns all show or as cards, dates, errors in plain words with a way back, filters they can change, and a
+frame exactly as tall as the view. Each state is written as a screenshot to ui/screenshots/ for review
+(git-ignored); UPDATE_SCREENSHOTS=1 also refreshes the ones README shows in docs/. Needs npm, Chromium
+(/usr/bin/chromium or SIPSIM_CHROMIUM) and the `playwright` package, never a downloaded browser: skipped
+without them on a developer machine, a failure under CI.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -22,14 +27,21 @@ import pytest
 
 from sipsim_mcp.language.windows import WEEKDAYS
 
+from .conftest import NOW
 from .external import ROOT, server_env, unavailable
 from .replicas import Command
 
 pytestmark = pytest.mark.browser
 
 UI = ROOT / "ui"
-SCREENSHOTS = ROOT / ".cache" / "screenshots"
+SCREENSHOTS = ROOT / "ui" / "screenshots"
 DOCS = ROOT / "docs"
+#: The screenshots README shows, by the name the test gives them.
+IN_README = {
+    "summary-1200.png": "dashboard-light.png",
+    "dark-1200.png": "dashboard-dark.png",
+    "list-420.png": "dashboard-narrow.png",
+}
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -40,6 +52,10 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+WIDTHS = [pytest.param(420, id="420px"), pytest.param(1200, id="1200px")]
+both_widths = pytest.mark.parametrize("width", WIDTHS, indirect=True)
+#: A call's time with its date, as a person reads it: "Fri 27 Nov 22:11".
+DATED = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d\d:\d\d")
 
 
 def chromium() -> str:
@@ -70,12 +86,13 @@ def host_script(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`sipsim-mcp --demo --transport http` on a free loopback port; yields its origin."""
+    """`sipsim-mcp --demo --transport http` on a free loopback port, its clock at the tests' NOW (the same
+    data and screenshots on any day); yields its origin."""
     with Command(
         lambda port: [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
         tmp_path_factory.mktemp("origin") / "server.log",
         "the HTTP server",
-        env=server_env(),
+        env=server_env(SIPSIM_NOW=NOW.isoformat()),
     ) as server:
         yield f"http://127.0.0.1:{server.port}"
 
@@ -94,22 +111,24 @@ def browser() -> Iterator[Any]:
 
 
 class Host:
-    """The test host page, and what the view inside it shows."""
+    """The test host page, and what the view inside it shows, in a column `width` pixels wide."""
 
-    def __init__(self, page: Any, origin: str) -> None:
+    def __init__(self, page: Any, origin: str, width: int) -> None:
         self.page = page
         self.origin = origin
+        self.width = width
         self.view = page.frame_locator("iframe")
 
-    def show(self, tool: str, arguments: dict[str, Any], theme: str = "light", tools: bool = True) -> dict[str, Any]:
+    def show(
+        self, tool: str, arguments: dict[str, Any], *, theme: str = "light", tools: bool = True, fails: bool = False
+    ) -> dict[str, Any]:
         """Call `tool` through the host and mount the view with its result (`tools`: whether the host lets
-        the view call server tools); returns the structured content."""
-        result = self.page.evaluate(
-            "([t, a, theme, tools]) => host.show(t, a, theme, tools)", [tool, arguments, theme, tools]
-        )
-        assert not result.get("isError"), result
+        the view call server tools; `fails`: the call is expected to fail); returns the result."""
+        options = {"theme": theme, "serverTools": tools, "width": self.width}
+        result = self.page.evaluate("([t, a, o]) => host.show(t, a, o)", [tool, arguments, options])
+        assert bool(result.get("isError")) is fails, result
         self.view.locator("#root[aria-busy='false'] > *").first.wait_for()
-        return result["structuredContent"]
+        return result if fails else result["structuredContent"]
 
     def calls(self) -> list[dict[str, Any]]:
         """The tools/call requests the view made through the host (with their results)."""
@@ -123,25 +142,75 @@ class Host:
     def text(self, selector: str) -> list[str]:
         return [t.strip() for t in self.view.locator(selector).all_text_contents()]
 
+    def headers(self) -> list[str]:
+        return [h.rstrip("↕▲▼ ") for h in self.text(".calls-table thead th")]
+
     def column(self, header: str) -> list[str]:
         """The cells under a column of the calls table, by its header."""
-        headers = [h.rstrip("↕▲▼ ") for h in self.text(".calls-table thead th")]
-        return self.text(f".calls-table tbody td:nth-child({headers.index(header) + 1})")
+        return self.text(f".calls-table tbody td:nth-child({self.headers().index(header) + 1})")
+
+    def visible(self, selector: str) -> list[str]:
+        """The texts of the elements matching `selector` that a person sees whole: laid out, and inside the
+        frame and every box that clips them (nothing cut off at the side)."""
+        return self.view.locator(selector).evaluate_all(
+            r"""els => els.filter(el => {
+                const box = el.getBoundingClientRect();
+                if (!box.width || !box.height) return false;
+                for (let p = el.parentElement; p; p = p.parentElement) {
+                    if (getComputedStyle(p).overflowX === "visible") continue;
+                    const clip = p.getBoundingClientRect();
+                    if (box.left < clip.left - 1 || box.right > clip.right + 1) return false;
+                }
+                return box.left >= 0 && box.right <= document.documentElement.clientWidth + 1;
+            }).map(el => el.innerText.replace(/\s+/g, " ").trim())"""
+        )
+
+    def fits(self) -> None:
+        """The frame is as tall as the view (the height the view reports to the host is its content's), and
+        nothing is wider than the frame."""
+        frame = self.page.locator("iframe")
+        measure = """() => ({
+            content: Math.ceil(document.getElementById("root").getBoundingClientRect().bottom),
+            scroll: document.documentElement.scrollHeight,
+            wide: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        })"""
+        deadline = time.monotonic() + 5
+        while True:  # the size notification follows the layout by a frame or two
+            height = round(frame.bounding_box()["height"])
+            seen = self.view.locator("html").evaluate(measure)
+            if abs(height - seen["content"]) <= 1 and seen["scroll"] <= height and seen["wide"] <= 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"frame {height} px high for {seen}")
+            time.sleep(0.05)
 
     def screenshot(self, name: str) -> None:
+        """`name`-WIDTH.png in ui/screenshots/ (and in docs/ with UPDATE_SCREENSHOTS=1 if README shows it)."""
+        self.fits()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.mouse.move(0, 0)  # no hover highlight
-        height = self.page.locator("iframe").bounding_box()["height"]
-        self.page.set_viewport_size({"width": 860, "height": int(height) + 60})  # all of the view is painted
-        self.page.locator("iframe").screenshot(path=str(SCREENSHOTS / name), animations="disabled")
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        box = self.page.locator("iframe").bounding_box()
+        height = min(box["height"], 2400)  # the top of a long list is enough to review
+        size = self.page.viewport_size
+        self.page.set_viewport_size({"width": size["width"], "height": int(box["y"] + height) + 24})
+        file = f"{name}-{self.width}.png"
+        clip = {"x": box["x"], "y": box["y"], "width": box["width"], "height": height}
+        self.page.screenshot(path=str(SCREENSHOTS / file), clip=clip, animations="disabled")
+        self.page.set_viewport_size(size)
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1" and file in IN_README:
             DOCS.mkdir(exist_ok=True)
-            shutil.copy(SCREENSHOTS / name, DOCS / name)
+            shutil.copy(SCREENSHOTS / file, DOCS / IN_README[file])
 
 
 @pytest.fixture
-def host(browser: Any, origin: str, host_script: str) -> Iterator[Host]:
-    context = browser.new_context(viewport={"width": 860, "height": 1000}, device_scale_factor=1.5)
+def width(request: pytest.FixtureRequest) -> int:
+    """The width of the host's column for the view: 780 px unless a test asks for others."""
+    return getattr(request, "param", 780)
+
+
+@pytest.fixture
+def host(browser: Any, origin: str, host_script: str, width: int) -> Iterator[Host]:
+    context = browser.new_context(viewport={"width": width + 48, "height": 1000}, device_scale_factor=1.5)
     page = context.new_page()
     requests: list[str] = []
     problems: list[str] = []
@@ -154,11 +223,14 @@ def host(browser: Any, origin: str, host_script: str) -> Iterator[Host]:
     page.goto(f"{origin}/host.html")
     listed = page.evaluate("url => host.connect(url)", f"{origin}/mcp")
     assert {"summarize_calls", "list_calls"} <= {tool["name"] for tool in listed}
-    yield Host(page, origin)
+    shown = Host(page, origin, width)
+    yield shown
+    text = shown.view.locator("body").inner_text() if page.locator("iframe").count() else ""
     context.close()
     # the view fetched nothing: every request came from the host page (itself, its script, MCP)
     assert set(requests) <= {f"{origin}/host.html", f"{origin}/host.js", f"{origin}/mcp"}, requests
     assert problems == []
+    assert "Error executing tool" not in text  # the SDK's wording is not for people
 
 
 def figures(totals: dict[str, Any]) -> dict[str, str]:
@@ -171,25 +243,43 @@ def figures(totals: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def test_the_summary_shows_one_bar_per_group_and_the_tools_totals(host: Host):
+@both_widths
+def test_the_summary_shows_one_bar_per_group_and_the_tools_totals(host: Host, width: int):
     summary = host.show("summarize_calls", {"group_by": ["line"], "since": "last_30_days"})
     groups = summary["groups"]
     assert 2 <= len(groups) <= 12
     assert host.view.locator(".bar").count() == len(groups)
-    assert host.text(".bar .label") == [g["group"]["line"] for g in groups]
+    assert host.text(".bar .label") == [g["group"]["line"] for g in groups]  # no label cut
     for metric, shown in figures(summary["totals"]).items():
         assert host.text(f"[data-metric={metric}] .stat-value") == [shown]
     # each bar says its numbers in words, for people who cannot see the chart
     first = host.view.locator(".bar").first
     assert f"{groups[0]['calls']} calls" in first.get_attribute("aria-label")
-    # and the numbers are in a table too
+    # the top callers: one row each (no card left alone on a row of a grid), every name in full
+    callers = summary["top_callers"]
+    rows = host.view.locator(".callers li")
+    assert rows.count() == len(callers) == 5
+    assert len({round(box["x"]) for box in (rows.nth(i).bounding_box() for i in range(len(callers)))}) == 1
+    names = [c.get("name") or c["number"] for c in callers]
+    assert host.visible(".caller .name") == names
+    clipped = host.view.locator(".caller .name").evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth)")
+    assert clipped == []
+    host.screenshot("summary")
+
+    # the numbers are in a table too, every column of it in view, half of them at a time in a chat column
     host.view.get_by_text("Numbers for each line").click()
     table_calls = host.text(".groups-table tbody td:nth-child(2)")
     assert table_calls == [f"{g['calls']:,}" for g in groups]
-    top = summary["top_callers"][0]
-    assert top["number"] in host.text(".callers li")[0]
-    host.view.get_by_text("Numbers for each line").click()
-    host.screenshot("dashboard-light.png")
+    first_half = ["Line", "Calls", "Answered", "Missed", "Answer rate"]
+    second_half = ["Line", "Voicemail", "Avg wait", "Talk time"]
+    if width < 640:
+        assert host.visible(".groups-table thead th") == first_half
+        host.view.get_by_role("button", name="Show voicemail, wait, talk time").click()
+        assert host.visible(".groups-table thead th") == second_half
+        assert host.text(".groups-table tbody td:nth-child(2)") == [f"{g['voicemail']:,}" for g in groups]
+    else:
+        assert host.visible(".groups-table thead th") == first_half + second_half[1:]
+    host.screenshot("numbers")
 
 
 def test_switching_group_by_asks_summarize_calls_again_and_redraws(host: Host):
@@ -212,9 +302,11 @@ def test_switching_group_by_asks_summarize_calls_again_and_redraws(host: Host):
     week = second["result"]["structuredContent"]
     assert host.text("[data-metric=calls] .stat-value") == [f"{week['totals']['calls']:,}"]
     assert host.view.locator(".bar").count() == len(week["groups"])
+    host.fits()
 
 
-def test_a_click_on_a_bar_lists_that_slice_with_list_calls(host: Host):
+@both_widths
+def test_a_click_on_a_bar_lists_that_slice_dated_and_sorted_over_all_its_calls(host: Host, width: int):
     summary = host.show("summarize_calls", {"group_by": ["line"], "since": "last_30_days"})
     group = summary["groups"][1]
     line = group["group"]["line"]
@@ -225,27 +317,61 @@ def test_a_click_on_a_bar_lists_that_slice_with_list_calls(host: Host):
     assert call["arguments"]["line"] == line
     assert call["arguments"]["since"] == summary["window"]["since_local"]
     page = call["result"]["structuredContent"]
-    rows = host.view.locator(".calls-table tbody tr")
-    assert rows.count() == len(page["calls"]) > 0
-    assert set(host.column("Line")) == {line}
+    shown = len(page["calls"])
     assert host.view.get_by_role("heading", name=f"Calls: {line}").is_visible()
-    assert host.page.locator("iframe").bounding_box()["height"] > before  # the frame grew to fit the table
+    assert host.page.locator("iframe").bounding_box()["height"] > before  # the frame grew to fit the calls
     # the model is told what the person opened, for the next turn
     [told] = host.page.evaluate("host.contexts")
     assert told["content"][0]["text"] == f"The user opened the calls of {line} ({group['calls']:,} calls)."
 
+    if width >= 640:
+        # a table whose every column a person sees, nothing off to the side
+        headers = ["Time", "Direction", "Outcome", "Line", "Employee", "Contact", "Duration", "Tags"]
+        assert host.visible(".calls-table thead th") == [f"{h} {'▼' if h == 'Time' else '↕'}" for h in headers]
+        assert set(host.column("Line")) == {line}
+        times = host.column("Time")
+    else:
+        # a card per call: when (with the date: the window is 30 days), how it ended, how long, who, where
+        assert host.view.locator(".calls-table").count() == 0
+        cards = host.view.locator(".call-card")
+        assert cards.count() == shown > 0
+        faces = host.visible(".card-face")
+        for row, face in zip(page["calls"], faces, strict=True):
+            assert row["outcome"] in face and line in face
+            assert (row["to"] if row["type"] == "outgoing" else row["from"]) in face
+            assert _duration(row["duration_s"]) in face
+        times = host.text(".card-face time")
+        # the rest of a call is one tap away
+        host.view.locator(".card-face").nth(2).click()
+        more = host.visible(".call-card:nth-child(3) .card-more dd")
+        assert str(page["calls"][2]["id"]) in more
+        host.fits()
+    assert len(times) == shown and all(DATED.fullmatch(t) for t in times), times
+    host.screenshot("bar-calls")
+
     host.view.get_by_role("button", name="More calls").click()
     second = host.wait_for_calls(2)[1]
     assert second["name"] == "list_calls" and second["arguments"]["page"] == page["page"]
-    total = len(page["calls"]) + len(second["result"]["structuredContent"]["calls"])
-    assert rows.count() == total
+    loaded = [*page["calls"], *second["result"]["structuredContent"]["calls"]]
+    rows = host.view.locator(".calls-table tbody tr, .call-card")
+    assert rows.count() == len(loaded)
 
-    host.view.get_by_role("button", name="Duration").click()
-    shown = [row["duration_s"] for row in [*page["calls"], *second["result"]["structuredContent"]["calls"]]]
-    header = host.view.locator("th", has_text="Duration")
-    assert header.get_attribute("aria-sort") == "ascending"
-    assert host.column("Duration")[0] == _duration(min(shown))
+    # sorting reads the rest of the slice first (its size is known and modest): the order is over all of it
+    if width >= 640:
+        host.view.get_by_role("button", name="Duration").click()
+    else:
+        host.view.get_by_label("Sort calls").select_option("duration_s:asc")
+    calls = host.wait_for_calls(3)
+    host.view.get_by_text(f"Sorted by duration: all {group['calls']:,} calls.").wait_for()
+    every = [row for c in calls if c["name"] == "list_calls" for row in c["result"]["structuredContent"]["calls"]]
+    assert len(every) == rows.count() == group["calls"]
+    assert calls[-1]["result"]["structuredContent"]["has_more"] is False
+    first_duration = host.column("Duration")[0] if width >= 640 else host.text(".call-card .card-duration")[0]
+    assert first_duration == _duration(min(row["duration_s"] for row in every))
+    if width >= 640:
+        assert host.view.locator("th", has_text="Duration").get_attribute("aria-sort") == "ascending"
     assert {c["name"] for c in host.calls()} <= {"summarize_calls", "list_calls"}  # never a write tool
+    host.screenshot("sorted")
 
 
 def test_the_keyboard_reaches_a_bar_and_opens_it(host: Host):
@@ -258,13 +384,14 @@ def test_the_keyboard_reaches_a_bar_and_opens_it(host: Host):
     # list_calls cannot filter by weekday: the view reads the window's calls and keeps that day's
     assert {c["name"] for c in calls} == {"list_calls"}
     assert calls[0]["arguments"]["since"] == summary["window"]["since_local"]
-    times = host.view.locator(".calls-table tbody td:first-child time")
+    times = host.view.locator("#calls time")
     assert times.count() > 0
     weekdays = {WEEKDAYS[datetime.fromisoformat(t.get_attribute("datetime")).weekday()] for t in times.all()}
     assert weekdays == {weekday}
 
 
-def test_the_dark_theme_follows_the_host(host: Host):
+@both_widths
+def test_the_dark_theme_follows_the_host_and_one_days_calls_show_their_times(host: Host, width: int):
     summary = host.show("summarize_calls", {"group_by": ["day"], "since": "last_30_days"}, theme="dark")
     root = host.view.locator("html")
     assert root.get_attribute("data-theme") == "dark"
@@ -273,28 +400,160 @@ def test_the_dark_theme_follows_the_host(host: Host):
     host.view.locator(".bar").nth(3).click()
     [call] = host.wait_for_calls(1)
     assert (call["arguments"]["since"], call["arguments"]["until"]) == (day, day)  # that whole local day
-    dates = {t.get_attribute("datetime")[:10] for t in host.view.locator(".calls-table tbody time").all()}
-    assert dates == {day}
-    host.screenshot("dashboard-dark.png")
+    times = host.view.locator("#calls time")
+    assert {t.get_attribute("datetime")[:10] for t in times.all()} == {day}
+    # one day: the heading says which, each call its time
+    weekday = WEEKDAYS[datetime.fromisoformat(day).weekday()]
+    heading = host.text("#calls-title")[0]
+    assert heading == f"Calls: {weekday} {int(day[8:])} {datetime.fromisoformat(day):%b}"
+    assert all(re.fullmatch(r"\d\d:\d\d", t) for t in times.all_text_contents())
+    host.screenshot("dark")
     host.page.evaluate("host.setTheme('light')")
     host.view.locator("html[data-theme=light]").wait_for()
     assert _luminance(host.view.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")) > 0.8
 
 
-def test_a_list_calls_result_is_a_sortable_table_with_more(host: Host):
+@both_widths
+def test_a_list_calls_result_shows_dates_across_days_and_more(host: Host, width: int):
     page = host.show("list_calls", {"since": "last_7_days", "limit": 10})
-    rows = host.view.locator(".calls-table tbody tr")
+    assert len({row["time"][:10] for row in page["calls"]}) == 1  # all ten on one day, in a 7-day window
+    rows = host.view.locator(".calls-table tbody tr, .call-card")
     assert rows.count() == page["returned"] == 10
-    headers = [h.rstrip("↕▲▼ ") for h in host.text(".calls-table thead th")]
-    assert headers[0] == "Time" and {"Direction", "Line", "Contact", "Duration"} <= set(headers)
-    # one column for the other party: the caller of an incoming call, the number dialled for an outgoing one
-    for row, contact in zip(page["calls"], host.column("Contact"), strict=True):
-        expected = row["to"] if row["type"] == "outgoing" else (row.get("caller_name") or "") + row["from"]
-        assert contact == expected
+    times = host.text("#calls time")
+    assert len(times) == 10 and all(DATED.fullmatch(t) for t in times), times  # dated all the same
+    if width >= 640:
+        assert {"Time", "Direction", "Line", "Contact", "Duration", "Tags"} <= set(host.headers())
+        # one column for the other party: the caller of an incoming call, the number dialled for an outgoing one
+        for row, contact in zip(page["calls"], host.column("Contact"), strict=True):
+            expected = row["to"] if row["type"] == "outgoing" else (row.get("caller_name") or "") + row["from"]
+            assert contact == expected
+    else:
+        for row, who in zip(page["calls"], host.visible(".card-who"), strict=True):
+            if row["type"] == "outgoing":
+                assert who == f"To {row['to']}"
+            else:
+                assert who == " ".join(["From", *filter(None, [row.get("caller_name"), row["from"]])])
+    host.screenshot("list")
     host.view.get_by_role("button", name="More calls").click()
     [call] = host.wait_for_calls(1)
     assert call["arguments"] == {"since": "last_7_days", "limit": 10, "page": page["page"]}
     assert rows.count() == 20
+    host.fits()
+
+
+@pytest.mark.parametrize("width", [1200], indirect=True)
+def test_sorting_a_list_of_unknown_length_says_so_and_loads_it_all(host: Host):
+    page = host.show("list_calls", {"since": "last_7_days", "limit": 10})
+    host.view.get_by_role("button", name="Duration").click()
+    assert host.calls() == []  # how many calls the list holds is not known: the person decides
+    note = host.view.locator(".sort-note")
+    assert note.inner_text().startswith("Sorted by duration: only the 10 calls loaded so far.")
+    assert host.column("Duration")[0] == _duration(min(row["duration_s"] for row in page["calls"]))
+    host.screenshot("sorted-loaded")
+    note.get_by_role("button", name="Load all and sort").click()
+    host.view.get_by_text(re.compile(r"Sorted by duration: all [\d,]+ calls\.")).wait_for()
+    calls = host.calls()
+    assert all(c["arguments"]["limit"] == 200 for c in calls)  # the whole list in big pages
+    assert calls[-1]["result"]["structuredContent"]["has_more"] is False
+    every = page["calls"] + [row for c in calls for row in c["result"]["structuredContent"]["calls"]]
+    assert host.view.locator(".calls-table tbody tr").count() == len(every) > 100
+    assert len({row["id"] for row in every}) == len(every)
+    assert host.column("Duration")[0] == _duration(min(row["duration_s"] for row in every))
+    assert host.column("Duration")[-1] == _duration(max(row["duration_s"] for row in every))
+    host.fits()
+
+
+@both_widths
+def test_an_error_is_in_plain_words_with_the_controls_to_ask_again(host: Host, width: int):
+    failed = host.show("summarize_calls", {"group_by": ["line"], "since": "last_fortnight"}, fails=True)
+    assert failed["content"][0]["text"].startswith("Error executing tool summarize_calls: ")  # what the SDK says
+    alert = host.view.get_by_role("alert")
+    assert host.visible(".error-title") == ["The calls could not be counted."]
+    assert host.visible(".error-text") == ["Cannot read since='last_fortnight' as a time expression."]
+    assert "Error executing tool" not in alert.inner_text()
+    assert host.visible(".error-actions button") == ["Try again"]
+    assert host.text("h1 + .window") == ["Asked: calls from last_fortnight"]
+    host.screenshot("error")
+    # the way back: another period asks the same question again
+    period = host.view.get_by_label("Period")
+    assert period.is_enabled() and host.view.get_by_label("Group by").is_enabled()
+    period.select_option("last_7_days")
+    [call] = host.wait_for_calls(1)
+    assert call["name"] == "summarize_calls"
+    assert call["arguments"] == {"group_by": ["line"], "since": "last_7_days"}
+    summary = call["result"]["structuredContent"]
+    assert alert.count() == 0
+    assert host.view.locator(".bar").count() == len(summary["groups"]) > 1
+    host.fits()
+
+
+@both_widths
+def test_a_list_error_names_the_filter_and_its_chip_clears_it(host: Host, width: int):
+    host.show("list_calls", {"since": "last_7_days", "line": "Sals", "limit": 5}, fails=True)
+    assert host.visible(".error-title") == ["The calls could not be listed."]
+    assert host.visible(".error-text") == ["No line matches 'Sals'."]
+    host.view.get_by_text("What the server said").click()  # the rest of it, one tap away
+    assert host.visible(".error details p")[0].startswith("The lines are: 'Sales' (id 101, ext. 101);")
+    assert host.visible(".chip") == ["Line: Sals ×"]
+    host.fits()
+    host.view.get_by_role("button", name="Clear the filter Line: Sals").click()
+    [call] = host.wait_for_calls(1)
+    assert call["arguments"] == {"since": "last_7_days", "limit": 5}
+    assert host.view.get_by_role("alert").count() == 0
+    assert host.view.locator(".calls-table tbody tr, .call-card").count() == 5
+    assert host.view.locator(".chip").count() == 0
+    host.fits()
+
+
+@both_widths
+def test_filters_the_model_set_are_chips_a_person_changes_or_clears(host: Host, width: int):
+    asked = {"group_by": ["line"], "since": "last_30_days", "line": "Sales", "call_types": ["missed", "voicemail"]}
+    summary = host.show("summarize_calls", asked)
+    assert host.visible(".chip") == ["Types: missed, voicemail ×", "Line: Sales ×"]
+    assert host.text(".bar .label") == ["Sales"]
+    assert host.text("[data-metric=calls] .stat-value") == [f"{summary['totals']['calls']:,}"]
+    host.screenshot("filters")
+
+    # change: the chip opens a field with the value the model gave
+    host.view.get_by_role("button", name="Line: Sales. Change this filter").click()
+    field = host.view.get_by_role("textbox", name="Line")
+    assert field.input_value() == "Sales"
+    host.fits()
+    host.screenshot("filter-edit")
+    field.fill("Support")
+    host.view.get_by_role("button", name="Apply").click()
+    [call] = host.wait_for_calls(1)
+    assert call["arguments"] == {**asked, "line": "Support"}
+    assert host.text(".bar .label") == ["Support"]
+    assert host.visible(".chip") == ["Types: missed, voicemail ×", "Line: Support ×"]
+
+    # the call types are boxes to tick
+    host.view.get_by_role("button", name="Types: missed, voicemail. Change this filter").click()
+    host.view.get_by_role("checkbox", name="voicemail").uncheck()
+    host.view.get_by_role("button", name="Apply").click()
+    second = host.wait_for_calls(2)[1]
+    assert second["arguments"] == {**asked, "line": "Support", "call_types": ["missed"]}
+
+    # clear
+    host.view.get_by_role("button", name="Clear the filter Types: missed").click()
+    third = host.wait_for_calls(3)[2]
+    assert third["arguments"] == {"group_by": ["line"], "since": "last_30_days", "line": "Support"}
+    support = third["result"]["structuredContent"]
+    assert host.text("[data-metric=calls] .stat-value") == [f"{support['totals']['calls']:,}"]
+    assert host.visible(".chip") == ["Line: Support ×"]
+
+    # a value the server cannot use: the error says so, the figures on screen stay, and it can be dismissed
+    host.view.get_by_role("button", name="Line: Support. Change this filter").click()
+    host.view.get_by_role("textbox", name="Line").fill("Nowhere")
+    host.view.get_by_role("textbox", name="Line").press("Enter")
+    host.wait_for_calls(4)
+    assert host.visible(".error-text")[0].startswith("No line matches 'Nowhere'.")
+    assert host.text(".bar .label") == ["Support"] and host.visible(".chip") == ["Line: Support ×"]
+    host.fits()
+    host.screenshot("error-after-change")
+    host.view.get_by_role("button", name="Dismiss").click()
+    assert host.view.get_by_role("alert").count() == 0
+    host.fits()
 
 
 def test_full_screen_is_asked_of_the_host_and_undone(host: Host):
@@ -306,12 +565,14 @@ def test_full_screen_is_asked_of_the_host_and_undone(host: Host):
 
 
 def test_a_host_that_keeps_tools_from_apps_gets_a_read_only_dashboard(host: Host):
-    summary = host.show("summarize_calls", {"group_by": ["line"]}, tools=False)
+    summary = host.show("summarize_calls", {"group_by": ["line"], "line": "Sales"}, tools=False)
     assert host.view.locator(".bar").count() == len(summary["groups"])
     assert host.view.get_by_label("Group by").is_disabled() and host.view.get_by_label("Period").is_disabled()
+    assert all(button.is_disabled() for button in host.view.locator(".chip button").all())
     host.view.locator(".bar").first.click()
     assert "ask in the chat instead" in host.view.get_by_role("alert").inner_text()
     assert host.calls() == []
+    host.fits()
 
 
 def _duration(seconds: int) -> str:

@@ -193,12 +193,29 @@ function columns(groups, keys, window, width, onOpen, selected) {
   return svg;
 }
 
+let measure = null;
+
+/** The width of `text` in pixels as the chart's labels draw it (12 px in the page's font). */
+function textWidth(text) {
+  measure ??= document.createElement("canvas").getContext("2d");
+  measure.font = `12px ${getComputedStyle(document.body).fontFamily}`;
+  return measure.measureText(text).width;
+}
+
+/** `text`, cut with "…" only if it is wider than `room` pixels. */
+function fitted(text, room) {
+  if (textWidth(text) <= room) return text;
+  let cut = text.length;
+  while (cut > 1 && textWidth(`${text.slice(0, cut)}…`) > room) cut -= 1;
+  return `${text.slice(0, cut).trimEnd()}…`;
+}
+
 /** Horizontal bars, one row per group, the count at the end of each. */
 function rows(groups, keys, width, onOpen, selected) {
   const rowH = 30;
   const labels = groups.map((g) => groupLabel(g, keys));
-  const longest = Math.max(...labels.map((l) => l.length));
-  const labelW = Math.min(Math.round(width * 0.38), Math.max(64, longest * 7.2 + 12));
+  const longest = Math.max(...labels.map(textWidth));
+  const labelW = Math.min(Math.round(width * 0.38), Math.max(64, Math.ceil(longest) + 14));
   const narrow = width < 560;
   const valueW = narrow ? 84 : 150;
   const plotW = Math.max(40, width - labelW - valueW);
@@ -231,8 +248,9 @@ function rows(groups, keys, width, onOpen, selected) {
     };
     const node = bar(g, keys, index, box, onOpen, index === selected);
     const label = labels[index];
-    const shown = label.length * 7.2 > labelW - 12 ? `${label.slice(0, Math.floor((labelW - 12) / 7.2) - 1)}…` : label;
-    node.append(el("text", { class: "label", x: labelW - 10, y: ty + rowH / 2 + 3, "text-anchor": "end" }, shown));
+    node.append(
+      el("text", { class: "label", x: labelW - 10, y: ty + rowH / 2 + 3, "text-anchor": "end" }, fitted(label, labelW - 12)),
+    );
     const rate = g.answer_rate != null ? ` · ${percent(g.answer_rate)}${narrow ? "" : " answered"}` : "";
     node.append(
       el("text", { class: "value", x: labelW + x(g.calls ?? 0) + 8, y: ty + rowH / 2 + 3 }, `${count(g.calls)}${rate}`),

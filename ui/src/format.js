@@ -78,6 +78,32 @@ export function windowText(window) {
   return `${moment(since, true)} → ${moment(until, true)}`;
 }
 
+/** The last local date a window covers: its end's, or the day before when it ends at midnight. */
+function lastDay(window) {
+  const until = window.until_local ?? window.until;
+  const date = until.slice(0, 10);
+  return until.slice(11, 19) === "00:00:00" ? previousDay(date) : date;
+}
+
+/** Whether a window covers more than one local day (then every time needs its date). */
+export function spansDays(window) {
+  const since = window?.since_local ?? window?.since;
+  if (!since || !(window.until_local ?? window.until)) return true;
+  return since.slice(0, 10) !== lastDay(window);
+}
+
+/** An error as a person reads it: without the SDK's "Error executing tool x:" or the protocol's
+ * "MCP error -32602:", its first sentence apart when the rest is long. */
+export function plainError(text) {
+  const plain = String(text ?? "")
+    .replace(/^(MCP error -?\d+:\s*)?(Error executing tool [\w.-]+:\s*)?/, "")
+    .trim();
+  if (plain.length <= 240) return { lead: plain, more: "" };
+  const end = plain.search(/[.!?](\s|$)/);
+  if (end < 0 || end > 240) return { lead: plain.slice(0, 200).replace(/\s+\S*$/, "") + "…", more: plain };
+  return { lead: plain.slice(0, end + 1), more: plain.slice(end + 1).trim() };
+}
+
 /** "+33612345678" stays as it is; a display name is added when there is one. */
 export const caller = (number, name) => (name ? `${name} (${number})` : (number ?? "–"));
 

@@ -49,16 +49,25 @@ function pick(args, keys) {
   return out;
 }
 
-/** The summarize_calls arguments behind a result: the call's own when the host sent them, else its window. */
+/** The filters a result says it applied, as arguments (a line is echoed as "'Sales' (id 101, ...)"). */
+function filterArgs(filters) {
+  const args = {};
+  for (const [key, value] of Object.entries(filters ?? {})) {
+    if (value == null || (Array.isArray(value) && !value.length)) continue;
+    args[key] = key === "line" ? (/\(id ([^,)]+)/.exec(value)?.[1] ?? String(value).replace(/^'|'$/g, "")) : value;
+  }
+  return args;
+}
+
+/** The arguments behind a result when the host did not send the call's own: its window and filters. */
+function asked(result) {
+  const w = result.window ?? {};
+  return { since: w.since_local, until: w.until_local, timezone: w.timezone, ...filterArgs(result.filters) };
+}
+
+/** The summarize_calls arguments behind a result: the call's own when the host sent them. */
 export function summaryQuery(args, summary) {
-  if (args) return { ...args };
-  const w = summary.window ?? {};
-  return {
-    since: w.since_local,
-    until: w.until_local,
-    timezone: w.timezone,
-    group_by: summary.group_by ?? [],
-  };
+  return args ? { ...args } : { ...asked(summary), group_by: summary.group_by ?? [] };
 }
 
 /** The list_calls arguments behind a list result, to ask for its next page. */
@@ -67,8 +76,27 @@ export function listQuery(args, page) {
     const { page: _, ...rest } = args;
     return rest;
   }
-  const w = page.window ?? {};
-  return { since: w.since_local, until: w.until_local, timezone: w.timezone };
+  return asked(page);
+}
+
+/** The filters a person can change or clear on the dashboard, with their names. */
+export const FILTER_LABELS = {
+  call_types: "Types",
+  line: "Line",
+  employees: "Employees",
+  tags: "Tags",
+  number: "Number",
+  search: "Search",
+};
+export const CALL_TYPES = ["inbound", "outgoing", "missed", "voicemail"];
+
+/** The same question with filter `key` set to `value`, or without it when `value` is empty. */
+export function refiltered(query, key, value) {
+  const next = { ...query };
+  delete next.page;
+  if (value == null || value === "" || (Array.isArray(value) && !value.length)) delete next[key];
+  else next[key] = value;
+  return next;
 }
 
 /** The calls from or to one number, in the summary's window and filters. */
@@ -90,6 +118,7 @@ export function overPeriod(query, period) {
   const next = { ...query, since: period };
   delete next.until;
   delete next.metrics;
+  delete next.page;
   return next;
 }
 
@@ -145,3 +174,7 @@ export function sliceQuery(query, summary, group) {
 
 export const ENOUGH_ROWS = LIST_PAGE;
 export const MAX_PAGES_PER_LOOK = 5;
+/** Rows per page when the view reads a whole list (list_calls' most). */
+export const FULL_PAGE = 200;
+/** Most calls the view reads to sort a whole list. */
+export const MAX_ROWS = 2000;

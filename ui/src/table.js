@@ -1,7 +1,8 @@
-// Rows of list_calls as a sortable table. Known columns come in a fixed, readable order; any column
-// the server adds later is shown too, after them, as text.
+// Rows of list_calls, sortable: a table where its columns fit, one card per call where they do not (a
+// chat column). Known columns come in a fixed, readable order; any column the server adds later is
+// shown too, after them, as text.
 
-import { clock, count, moment } from "./format.js";
+import { clock, count, day } from "./format.js";
 import { h } from "./dom.js";
 
 const badge = (value) =>
@@ -10,13 +11,16 @@ const badge = (value) =>
 const outgoing = (r) => r.type === "outgoing" || r.direction === "outgoing";
 const party = (name, number) => (name ? h("span", { class: "who" }, name, h("small", {}, number ?? "")) : number);
 
+/** A call's time: with its date (which may wrap above it) unless every call listed is of one day (`dates` false). */
+function when(r, dates) {
+  const time = r.time?.slice(11, 16) ?? "–";
+  if (!dates || !r.time) return h("time", { datetime: r.time }, time);
+  return h("time", { datetime: r.time }, h("span", {}, day(r.time)), " ", h("span", {}, time));
+}
+
 /** Every column the view knows, in order; `when` says if it applies to rows with these fields. */
 const KNOWN = [
-  {
-    key: "time",
-    label: "Time",
-    show: (r, oneDay) => h("time", { datetime: r.time }, oneDay ? (r.time?.slice(11, 16) ?? "–") : moment(r.time)),
-  },
+  { key: "time", label: "Time", show: when },
   // with an outcome column, the call type says no more than the direction
   {
     key: "type",
@@ -72,7 +76,7 @@ function compare(a, b) {
   return text(a).localeCompare(text(b));
 }
 
-function sorted(rows, sort, columns = []) {
+function sorted(rows, sort, columns) {
   const sign = sort.dir === "asc" ? 1 : -1;
   const value = columns.find((c) => c.key === sort.key && c.value)?.value ?? ((r) => r[sort.key]);
   return [...rows].sort((a, b) => {
@@ -82,10 +86,9 @@ function sorted(rows, sort, columns = []) {
   });
 }
 
-/** The table element; `onSort(key)` is called when a column header is activated. */
-export function callsTable(rows, sort, onSort) {
+/** The rows as a table; `onSort(key)` is called when a column header is activated. */
+export function callsTable(rows, { sort, onSort, dates }) {
   const columns = columnsOf(rows);
-  const oneDay = rows.length > 1 && rows.every((r) => r.time?.slice(0, 10) === rows[0].time?.slice(0, 10));
   const head = h(
     "tr",
     {},
@@ -108,12 +111,121 @@ export function callsTable(rows, sort, onSort) {
     h(
       "tr",
       { "data-id": r.id },
-      ...columns.map((c) => h("td", { class: c.numeric ? "num" : c.key === "time" ? null : "wrap" }, c.show(r, oneDay) ?? "")),
+      ...columns.map((c) => h("td", { class: c.numeric ? "num" : "wrap" }, c.show(r, dates) ?? "")),
     ),
   );
   return h(
     "div",
     { class: "table-wrap" },
     h("table", { class: "calls-table" }, h("caption", { class: "sr-only" }, `${count(rows.length)} calls`), h("thead", {}, head), h("tbody", {}, ...body)),
+  );
+}
+
+/** The orders a person can pick for cards, as [value "key:dir", label], for the columns there are. */
+function sortChoices(columns) {
+  const has = new Set(columns.map((c) => c.key));
+  const choices = [
+    ["time:desc", "Newest first"],
+    ["time:asc", "Oldest first"],
+    ["duration_s:desc", "Longest first"],
+    ["duration_s:asc", "Shortest first"],
+    ["wait_s:desc", "Longest wait first"],
+    ["contact:asc", "Contact A–Z"],
+    ["from:asc", "Caller A–Z"],
+    ["line:asc", "Line A–Z"],
+    ["employee:asc", "Employee A–Z"],
+    ["outcome:asc", "Outcome A–Z"],
+  ];
+  return choices.filter(([value]) => has.has(value.split(":")[0]));
+}
+
+/** What a card shows before it is opened: when, how it ended, how long, who, where, tags. */
+const FACE = new Set(["time", "outcome", "duration_s", "contact", "from", "line", "employee", "tags"]);
+
+function cardFace(r, columns, dates) {
+  const has = new Set(columns.map((c) => c.key));
+  const who = has.has("contact")
+    ? [h("span", { class: "dir" }, outgoing(r) ? "To" : "From"), outgoing(r) ? r.to : party(r.caller_name, r.from)]
+    : has.has("from")
+      ? [h("span", { class: "dir" }, "From"), party(r.caller_name, r.from)]
+      : [];
+  const where = [has.has("line") ? r.line : null, has.has("employee") ? r.employee : null].filter(Boolean).join(" · ");
+  const kind = has.has("outcome") ? badge(r.outcome) : has.has("type") ? badge(r.type) : null;
+  return [
+    h(
+      "span",
+      { class: "card-top" },
+      when(r, dates),
+      kind,
+      has.has("duration_s") ? h("span", { class: "card-duration" }, clock(r.duration_s)) : null,
+    ),
+    who.length ? h("span", { class: "card-who" }, ...who) : null,
+    where ? h("span", { class: "card-where" }, where) : null,
+    r.tags?.length ? h("span", { class: "tags" }, ...r.tags.map((t) => h("span", { class: "tag" }, t))) : null,
+  ];
+}
+
+/** The rest of a call, one tap away: every column not on the card's face, and the call's id. */
+function cardMore(r, columns, dates) {
+  const has = new Set(columns.map((c) => c.key));
+  const rest = columns.filter((c) => !FACE.has(c.key) && c.label !== "Type"); // without outcome, the face shows the type
+  const pairs = rest.map((c) => [c.label, c.show(r, dates)]);
+  if (has.has("contact")) pairs.push(outgoing(r) ? ["From", r.from] : ["To", r.to]);
+  pairs.push(["Call id", String(r.id ?? "–")]);
+  return pairs.filter(([, value]) => value != null && value !== "").flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)]);
+}
+
+/** The rows as one card per call, with a menu to order them; `open` holds the ids of opened cards. */
+export function callCards(rows, { sort, onSort, dates, open }) {
+  const columns = columnsOf(rows);
+  const choices = sortChoices(columns);
+  const current = `${sort.key}:${sort.dir}`;
+  const options = choices.some(([value]) => value === current) ? choices : [...choices, [current, `By ${sort.key}`]];
+  const menu = h(
+    "label",
+    { class: "control sort-menu" },
+    h("span", {}, "Sort"),
+    h(
+      "select",
+      {
+        "data-key": "sort-menu",
+        "aria-label": "Sort calls",
+        onchange: (e) => {
+          const [key, dir] = e.target.value.split(":");
+          onSort(key, dir);
+        },
+      },
+      ...options.map(([value, label]) => h("option", { value, selected: value === current }, label)),
+    ),
+  );
+  const cards = sorted(rows, sort, columns).map((r) => {
+    const id = `call-${String(r.id).replace(/\W+/g, "-")}`;
+    const opened = open.has(String(r.id));
+    const more = h("dl", { class: "card-more", id, hidden: !opened }, ...cardMore(r, columns, dates));
+    const face = h(
+      "button",
+      {
+        type: "button",
+        class: "card-face",
+        "aria-expanded": String(opened),
+        "aria-controls": id,
+        "data-key": `card:${r.id}`,
+        onclick: (e) => {
+          const now = !open.has(String(r.id));
+          if (now) open.add(String(r.id));
+          else open.delete(String(r.id));
+          e.currentTarget.setAttribute("aria-expanded", String(now));
+          more.hidden = !now;
+        },
+      },
+      ...cardFace(r, columns, dates),
+    );
+    return h("li", { class: "call-card", "data-id": r.id }, face, more);
+  });
+  return h(
+    "div",
+    { class: "cards-wrap" },
+    menu,
+    h("ul", { class: "call-cards", "aria-label": `${count(rows.length)} calls; open a call for the rest of it` }, ...cards),
   );
 }

@@ -30,19 +30,22 @@ async function connect(url) {
   return tools.map((t) => ({ name: t.name, meta: t._meta ?? null }));
 }
 
-/** Call a tool as the model would, then render its view with the arguments and the result. */
-async function show(name, args, theme = "light", serverTools = true) {
+/**
+ * Call a tool as the model would, then render its view with the arguments and the result, in a column
+ * `width` pixels wide (a chat column is about 420).
+ */
+async function show(name, args, { theme = "light", serverTools = true, width = 780 } = {}) {
   const tool = tools.find((t) => t.name === name);
   const uri = getToolUiResourceUri(tool);
   if (!uri) throw new Error(`${name} names no view`);
   const [resource] = (await client.readResource({ uri })).contents;
   if (resource.mimeType !== MIME) throw new Error(`unexpected MIME type ${resource.mimeType}`);
   const result = await client.callTool({ name, arguments: args });
-  await mount(resource.text, args, result, theme, serverTools);
+  await mount(resource.text, tool, args, result, theme, serverTools, width);
   return result;
 }
 
-function mount(html, args, result, theme, serverTools) {
+function mount(html, tool, args, result, theme, serverTools, width) {
   bridge?.close?.();
   document.getElementById("stage").replaceChildren();
   calls.length = 0;
@@ -52,7 +55,9 @@ function mount(html, args, result, theme, serverTools) {
     frame.setAttribute("sandbox", "allow-scripts"); // an opaque origin, as hosts do
     frame.title = "Calls dashboard";
     frame.srcdoc = html.replace("<head>", `<head><meta http-equiv="Content-Security-Policy" content="${DEFAULT_CSP}">`);
-    document.getElementById("stage").append(frame);
+    const stage = document.getElementById("stage");
+    stage.style.width = `${width}px`;
+    stage.append(frame);
     document.body.dataset.theme = theme;
     context = {
       theme,
@@ -60,7 +65,8 @@ function mount(html, args, result, theme, serverTools) {
       availableDisplayModes: ["inline", "fullscreen"],
       platform: "web",
       locale: "en-US",
-      containerDimensions: { maxHeight: 6000 },
+      containerDimensions: { width, maxHeight: 6000 },
+      toolInfo: { tool },
     };
     const capabilities = { logging: {}, updateModelContext: { text: {} }, ...(serverTools ? { serverTools: {} } : {}) };
     bridge = new AppBridge(client, { name: "sipsim-test-host", version: "1.0.0" }, capabilities, {
