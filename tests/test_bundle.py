@@ -9,15 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
 from sipsim_mcp import __version__
 from sipsim_mcp.api.config import Settings
+from sipsim_mcp.app.cli import BUNDLE_SETTINGS
 from sipsim_mcp.tools.inventory import TOOLS
 
 from .external import ROOT, node_tool, server_env, unavailable
-from .mcp_helpers import data
+from .mcp_helpers import data, error_text
 
 MANIFEST = json.loads((ROOT / "manifest.json").read_text())
 
@@ -39,6 +41,57 @@ def test_the_manifest_passes_settings_the_server_reads():
     }
     assert MANIFEST["user_config"]["client_secret"]["sensitive"] is True
     assert MANIFEST["version"] == __version__
+
+
+def test_the_server_names_each_bundle_setting_by_its_title_in_the_manifest():
+    """A bundle user fixes a setup in the extension's settings: the server's texts use the titles they see."""
+    env = MANIFEST["server"]["mcp_config"]["env"]
+    titles = {name: MANIFEST["user_config"][value[len("${user_config.") : -1]]["title"] for name, value in env.items()}
+    assert titles == BUNDLE_SETTINGS
+
+
+def bundle_env(**user_config: str) -> dict[str, str]:
+    """The environment Claude Desktop gives the bundle's server: the manifest's env with `user_config` filled
+    in, and unset settings left empty."""
+    env = MANIFEST["server"]["mcp_config"]["env"]
+    filled = {name: user_config.get(value[len("${user_config.") : -1], "") for name, value in env.items()}
+    return server_env(**filled)
+
+
+def first_answer(command: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[str, str]:
+    """Start a server as the bundle is started, call a tool; (the tool's answer, the server's instructions)."""
+
+    async def ask() -> tuple[str, str]:
+        params = StdioServerParameters(command=command, args=args, env=env, cwd=str(cwd))
+        async with Client(params, mode="legacy", read_timeout_seconds=300) as client:
+            answer = error_text(await client.call_tool("summarize_calls", {"since": "yesterday"}))
+            return answer, client.instructions or ""
+
+    return anyio.run(ask)
+
+
+@pytest.mark.clock
+@pytest.mark.parametrize(
+    ("user_config", "says"),
+    [
+        ({}, ["fill in 'SIPSIM client id' and 'SIPSIM client secret'", "or tick 'Demo mode'"]),
+        ({"demo": "false", "client_id": "${user_config.client_id}"}, ["or tick 'Demo mode'"]),
+        (
+            {"client_id": "id", "client_secret": "secret", "timezone": "Paris"},
+            ["'Time zone' 'Paris' is not an IANA time zone", "Correct it in this extension's settings"],
+        ),
+    ],
+    ids=["nothing-filled-in", "demo-off-placeholder-left", "invalid-time-zone"],
+)
+def test_started_by_the_bundle_the_fix_speaks_of_the_extensions_settings(user_config, says):
+    """server/main.py (the bundle's entry point) tells the server its user set it up in Desktop's extension
+    settings: every tool answers with those settings' titles, never variables, `env` entries or --demo."""
+    answer, instructions = first_answer(sys.executable, ["server/main.py"], bundle_env(**user_config), ROOT)
+    assert answer.startswith("The SIPSIM extension is not set up, so its tools cannot answer yet.")
+    assert "this extension's settings (in Claude Desktop: Settings, Extensions, SIPSIM)" in answer
+    assert all(part in answer for part in says), answer
+    assert "SIPSIM_" not in answer and "`env`" not in answer and "--demo" not in answer
+    assert "NOT SET UP" in instructions
 
 
 @pytest.mark.external
@@ -99,3 +152,15 @@ async def test_the_packed_bundle_runs_with_the_manifest_command(unpacked_bundle:
         summary = data(await client.call_tool("summarize_calls", {"since": "yesterday"}))
     assert {tool.name for tool in tools} == {spec.name for spec in TOOLS}
     assert summary["window"]["timezone"] == "Europe/Paris"
+
+    # installed with nothing filled in: the answer points to the extension's settings
+    user_config = {}
+    unset = StdioServerParameters(
+        command=params.command,
+        args=params.args,
+        env=server_env(**{name: fill(value) for name, value in config["env"].items()}),
+        cwd=params.cwd,
+    )
+    async with Client(unset, mode="legacy", read_timeout_seconds=300) as client:
+        answer = error_text(await client.call_tool("summarize_calls", {"since": "yesterday"}))
+    assert "The SIPSIM extension is not set up" in answer and "or tick 'Demo mode'" in answer

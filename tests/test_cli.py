@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
+from sipsim_mcp.api.config import DEFAULT_SCOPES
 from sipsim_mcp.app.doctor import diagnose, render
 from sipsim_mcp.app.tour import tour
 from sipsim_mcp.sandbox import ClientSpec, Sandbox, SandboxConfig
@@ -101,6 +103,15 @@ async def test_doctor_without_credentials_fails_and_says_what_to_set():
     assert result.returncode == 1
     assert "[FAIL] credentials" in out and "SIPSIM_CLIENT_ID" in out
     assert "hidden get_transcription: needs the scope calls.transcription.read" in out
+    assert f"scopes configured: {' '.join(sorted(DEFAULT_SCOPES))}" in out
+
+
+async def test_doctor_json_shows_the_scopes_in_effect_when_none_are_set():
+    """SIPSIM_SCOPES unset: the default scopes are the ones in effect, and the tools offered follow them."""
+    report = json.loads((await run("doctor", "--json")).stdout)
+    assert report["scopes"]["configured"] == sorted(DEFAULT_SCOPES)
+    assert report["scopes"]["granted"] is None  # no credentials: SIPSIM was not asked
+    assert len(report["tools"]["enabled"]) == 14
 
 
 async def test_doctor_reports_scopes_that_are_configured_but_not_granted():
@@ -179,6 +190,34 @@ def test_a_bare_command_in_a_terminal_says_what_it_waits_for():
     text = output.decode()
     assert code is None  # still waiting for a client when stopped
     assert "waits for an MCP client" in text and "sipsim-mcp --demo" in text and "Connect a client" in text
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({}, "It is not set up yet: SIPSIM credentials are missing: set SIPSIM_CLIENT_ID and SIPSIM_CLIENT_SECRET"),
+        ({"SIPSIM_TIMEZONE": "Paris"}, "It is not set up yet: Invalid configuration: SIPSIM_TIMEZONE 'Paris'"),
+    ],
+    ids=["no-credentials", "invalid-setting"],
+)
+def test_a_bare_command_that_is_not_set_up_explains_first_and_logs_nothing_in_a_terminal(env, problem):
+    """A person who types `sipsim-mcp` reads what it is, then what is missing and how to fix it; no timestamped
+    log line (hosts, on a pipe, still get the fix logged once: test_stdio.py)."""
+    output, code = in_a_terminal([sys.executable, "-m", "sipsim_mcp"], server_env(**env), until=b"quits")
+    text = output.decode().replace("\r\n", "\n")
+    assert code is None
+    assert text.startswith("sipsim-mcp is an MCP server: it now waits for an MCP client"), text
+    assert problem in " ".join(text.split())
+    assert text.rstrip().endswith("Ctrl-C quits.")
+    assert "ERROR" not in text and not re.search(r"\d\d:\d\d:\d\d", text)
+
+
+async def test_http_off_loopback_without_a_token_refuses_before_saying_it_serves():
+    result = await run("--demo", "--transport", "http", "--host", "0.0.0.0", "--port", "0")
+    err = result.stderr.decode()
+    assert result.returncode == 2
+    assert err.startswith("sipsim-mcp: Refusing to serve MCP over HTTP on 0.0.0.0"), err
+    assert "serving MCP" not in err and "SIPSIM_MCP_AUTH_TOKEN" in err
 
 
 START_UP = """

@@ -53,16 +53,44 @@ def _log_level() -> str:
 WAITING = """\
 sipsim-mcp is an MCP server: it now waits for an MCP client to speak MCP on stdin, so it shows nothing
 here. MCP clients (Claude Desktop, Claude Code, the Inspector...) start it themselves: see README.md,
-"Connect a client". To see what it does: sipsim-mcp --demo. To check a setup: sipsim-mcp doctor.
-Ctrl-C quits."""
+"Connect a client". To see what it does: sipsim-mcp --demo. To check a setup: sipsim-mcp doctor."""
+QUIT = "Ctrl-C quits."
+
+#: The settings of the Claude Desktop bundle (the titles of manifest.json's user_config), by the variable
+#: each one sets: a bundle user changes those, not variables.
+BUNDLE_SETTINGS = {
+    "SIPSIM_CLIENT_ID": "SIPSIM client id",
+    "SIPSIM_CLIENT_SECRET": "SIPSIM client secret",
+    "SIPSIM_SCOPES": "Scopes",
+    "SIPSIM_READ_ONLY": "Read-only",
+    "SIPSIM_CONFIRM_WRITES": "Write confirmation",
+    "SIPSIM_TIMEZONE": "Time zone",
+    "SIPSIM_DEFAULT_REGION": "Default country",
+    "SIPSIM_DEMO": "Demo mode",
+}
+BUNDLE_PLACE = "this extension's settings (in Claude Desktop: Settings, Extensions, SIPSIM)"
 
 
-def setup_problem(exc: ConfigError) -> str:
-    """What a host's user reads on every tool call when the server cannot reach SIPSIM: the fix."""
-    return (
-        f"The SIPSIM server is not set up, so its tools cannot answer yet. {exc} Fix this in the `env` of "
-        "this server's entry in the MCP client's configuration, then restart the server."
-    )
+def setup_problem(exc: ConfigError, *, bundle: bool = False, no_credentials: bool = False) -> str:
+    """What a host's user reads on every tool call when the server cannot reach SIPSIM: the fix, in the
+    words of where it is made (`bundle`: the Desktop extension's settings, not an `env` entry)."""
+    if not bundle:
+        return (
+            f"The SIPSIM server is not set up, so its tools cannot answer yet. {exc} Fix this in the `env` of "
+            "this server's entry in the MCP client's configuration, then restart the server."
+        )
+    start = "The SIPSIM extension is not set up, so its tools cannot answer yet."
+    after = "then save them (if the tools still answer this, turn the extension off and on again)."
+    if no_credentials:
+        return (
+            f"{start} Open {BUNDLE_PLACE} and fill in 'SIPSIM client id' and 'SIPSIM client secret' with those of "
+            "your SIPSIM API integration (SIPSIM dashboard, Integrations, API), or tick 'Demo mode' to try it on a "
+            f"bundled simulator with seeded calls and no account; {after}"
+        )
+    text = str(exc).rstrip(".")
+    for variable, title in BUNDLE_SETTINGS.items():
+        text = text.replace(variable, f"'{title}'")
+    return f"{start} {text}. Correct it in {BUNDLE_PLACE}, {after}"
 
 
 @contextlib.contextmanager
@@ -101,7 +129,7 @@ def stdio_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> Calla
         environment = load_settings()
     except ConfigError as exc:
         configure_logging("WARNING")
-        return setup_server(exc, None).serve_stdio
+        return setup_server(exc, None, bundle=args.bundle).serve_stdio
     configure_logging(environment.log_level)
     if args.demo or environment.demo:
         settings = demo_settings(stack.enter_context(demo_environment(now=environment.now)))
@@ -117,20 +145,22 @@ def stdio_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> Calla
         environment.require_credentials()
         server = build_server(environment)
     except ConfigError as exc:
-        return setup_server(exc, environment).serve_stdio
+        return setup_server(exc, environment, bundle=args.bundle).serve_stdio
     if sys.stdin.isatty():
-        print(WAITING, file=sys.stderr, flush=True)
+        print(f"{WAITING}\n{QUIT}", file=sys.stderr, flush=True)
     return server.serve_stdio
 
 
-def setup_server(exc: ConfigError, settings: Settings | None) -> SipsimServer:
-    """The setup server for `exc`; its fix is logged once too."""
+def setup_server(exc: ConfigError, settings: Settings | None, *, bundle: bool = False) -> SipsimServer:
+    """The setup server for `exc`. Its fix is logged once for a host's log; a person at a terminal reads
+    what the server is, then the fix in plain words, and no log line."""
     from ..mcp.server import build_setup_server
 
-    text = setup_problem(exc)
-    logger.error("%s", text)
+    text = setup_problem(exc, bundle=bundle, no_credentials=settings is not None and not settings.has_credentials)
     if sys.stdin.isatty():
-        print(WAITING, file=sys.stderr, flush=True)
+        print(f"{WAITING}\n\nIt is not set up yet: {exc}\n{QUIT}", file=sys.stderr, flush=True)
+    else:
+        logger.error("%s", text)
     return build_setup_server(text, settings)
 
 
@@ -189,9 +219,9 @@ def serve_http(args: argparse.Namespace) -> None:
             settings = environment
         url = f"{base_url(args.host, args.port)}{MCP_PATH}"
         if args.workers == 1:
-            print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr)
-            with starting():
+            with starting():  # a configuration error (no token off loopback) stops it here, before it says it serves
                 app = http_app(settings, host=args.host, port=args.port, stateless=args.stateless)
+            print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr)
             run_http(app, settings, host=args.host, port=args.port, stateless=args.stateless)
             return
         http_app(settings, host=args.host, port=args.port, stateless=True)  # a configuration error stops it here, once
@@ -295,8 +325,11 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, *, bundle: bool = False) -> None:
+    """The command line; `bundle`: started by the Claude Desktop bundle (server/main.py), whose user fixes
+    the setup in the extension's settings."""
     args = parser().parse_args(argv)
+    args.bundle = bundle
     try:
         if args.command == "sandbox":
             configure_logging("WARNING")

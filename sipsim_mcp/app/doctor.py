@@ -34,7 +34,8 @@ class Check(BaseModel):
 
 
 class ScopeReport(BaseModel):
-    """Configured scopes, and which SIPSIM granted: `granted` is None (unknown) until a token was obtained."""
+    """The scopes in effect (SIPSIM_SCOPES, or its default when unset), and which SIPSIM granted: `granted`
+    is None (unknown) until a token was obtained."""
 
     configured: list[str] = Field(default_factory=list)
     granted: list[str] | None = None
@@ -61,7 +62,6 @@ class Report(BaseModel):
 
 async def _scopes(api: SipsimClient, settings: Settings, report: Report) -> bool:
     configured = settings.scopes
-    report.scopes.configured = sorted(configured)
     try:
         granted = await api.tokens.granted(configured)
     except TokenError as exc:
@@ -124,6 +124,7 @@ async def _state(settings: Settings, report: Report) -> None:
 
 async def diagnose(settings: Settings, report: Report | None = None, *, probe: bool = False) -> Report:
     report = report or Report()
+    report.scopes.configured = sorted(settings.scopes)  # in effect, whether SIPSIM_SCOPES is set or not
     report.add(
         "configuration",
         "ok",
