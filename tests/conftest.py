@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
 SLOWEST_FIRST = (
     "test_install.py",
     "test_external_clients.py",
+    "test_readme.py",
     "test_replicas.py",
     "test_dashboard_browser.py",
     "test_cli.py",

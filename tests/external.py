@@ -8,6 +8,7 @@ green CI run always means they ran.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ IDENTITY_PROVIDER = ["oidc-provider@9.13.3"]
 FRAMEWORKS = {
     "openai-agents": ["openai-agents==0.24.0"],
     "langchain": ["langchain-mcp-adapters==0.3.2"],
-    "pydantic-ai": ["pydantic-ai-slim[mcp]==2.68.0"],
+    "pydantic-ai": ["pydantic-ai-slim[mcp,anthropic]==2.68.0"],  # README's recipe runs an Anthropic model
 }
 
 
@@ -97,9 +98,11 @@ def node_packages(name: str, wanted: list[str]) -> Path:
 
 
 def framework_python(name: str) -> Path:
-    """The python of a virtualenv holding one agent framework (created on first use)."""
+    """The python of a virtualenv holding one agent framework (created on first use). Its folder is named
+    after what it holds, so checkouts that pin other versions each keep their own."""
     wanted = FRAMEWORKS[name]
-    with installing(name) as env:
+    digest = hashlib.sha256(json.dumps(wanted).encode()).hexdigest()[:8]
+    with installing(f"{name}-{digest}") as env:
         python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
         if not installed(env, wanted):
             # uv (a test dependency) installs a framework in seconds where pip takes tens of them

@@ -50,7 +50,7 @@ async def test_the_demo_tour_shows_tools_answers_and_a_write_preview(shared_sand
     assert "21 tools" in text
     assert "-> summarize_calls" in text and "window: last_week" in text
     assert 'outcome: "preview"' in text and "Nothing was done yet" in text
-    assert "claude mcp add sipsim" in text
+    assert "claude mcp add --scope user sipsim-demo" in text
 
 
 async def test_doctor_demo_passes_with_readable_output():

@@ -25,6 +25,7 @@ from sipsim_mcp.tools.views import CALLS_DASHBOARD
 
 from .external import ROOT, in_a_terminal, node_tool, server_env, unavailable
 from .mcp_helpers import data
+from .replicas import Command
 
 pytestmark = pytest.mark.external
 
@@ -40,11 +41,11 @@ def bash_blocks(heading: str) -> list[str]:
 
 
 def shell_env(home: Path, *path_first: Path) -> dict[str, str]:
-    """A shell for a newcomer: their own HOME, system tools first on PATH (this test run's virtualenv
-    last, only for `uv`), the download caches of this machine reused."""
+    """A shell for a newcomer: their own HOME, system tools on PATH but not this test run's virtualenv
+    (no `sipsim-mcp`, no `uv` until README installs them), the download caches of this machine reused."""
     real_cache = Path.home() / ".cache"
     ours = str(Path(sys.executable).parent)
-    path = [str(p) for p in path_first] + [p for p in os.environ["PATH"].split(os.pathsep) if p != ours] + [ours]
+    path = [str(p) for p in path_first] + [p for p in os.environ["PATH"].split(os.pathsep) if p != ours]
     env = {k: v for k, v in server_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     return {
         **env,
@@ -108,6 +109,7 @@ def test_readme_install_blocks_run_as_written(installed: Install):
     assert out.count(f"sipsim-mcp {__version__}") == 2  # --version from the checkout install and through uvx
     assert out.count("all good") == 2  # doctor --demo from the checkout install and from the wheel
     assert installed.command.exists()
+    assert (installed.checkout / ".venv" / "bin" / "uvx").exists()  # the block installed the uv it uses
 
 
 def test_the_one_command_tryout_runs_as_written_in_a_terminal(installed: Install):
@@ -162,26 +164,41 @@ async def test_the_installed_wheel_serves_mcp(installed: Install):
     assert view.mime_type == APP_MIME_TYPE and view.text.startswith("<!doctype html>")
 
 
-def test_claude_code_connects_with_the_readme_lines(installed: Install, tmp_path: Path):
-    """README's `claude mcp add` lines for the demo and for an account, typed in the shell where the
-    wheel is installed, then `claude mcp list` (which starts and connects to each server)."""
+def test_claude_code_connects_with_the_readme_lines_from_any_directory(installed: Install, tmp_path: Path):
+    """README's Claude Code block typed in the shell where the wheel is installed, the HTTP server of README
+    running with `SIPSIM_MCP_AUTH_TOKEN=$TOKEN` (on a free port instead of 8000); then `claude mcp list` in
+    another directory connects to each server: they are registered for the user, not for one directory."""
     claude = node_tool("claude")
-    lines = [line for line in bash_blocks("Connect a client")[0].splitlines() if line.startswith("claude mcp add")]
-    stdio = [line for line in lines if "--transport http" not in line]
-    assert len(stdio) == 2
+    [block] = [b for b in bash_blocks("Connect a client") if b.startswith("claude mcp add")]
+    *adds, listing = [line for line in block.splitlines() if line.strip()]
+    assert listing.startswith("claude mcp list") and len(adds) == 3
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere" / "project"
+    home.mkdir()
+    elsewhere.mkdir(parents=True)
+    token = "claude-code-token-0123456789"
     env = {
-        **shell_env(tmp_path, installed.command.parent, claude.parent),
+        **shell_env(home, installed.command.parent, claude.parent),
+        "TOKEN": token,
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_TELEMETRY": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    for line in stdio:
-        subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
-    listed = subprocess.run(
-        [str(claude), "mcp", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
-    ).stdout
+    http = Command(
+        lambda port: [str(installed.command), "--demo", "--transport", "http", "--port", str(port)],
+        tmp_path / "server.log",
+        "sipsim-mcp --transport http",
+        env={**server_env(), "SIPSIM_MCP_AUTH_TOKEN": token},
+    )
+    with http:
+        for line in adds:
+            line = line.replace("127.0.0.1:8000", f"127.0.0.1:{http.port}")
+            subprocess.run(["bash", "-c", line], cwd=home, env=env, check=True, capture_output=True, timeout=60)
+        listed = subprocess.run(
+            ["bash", "-c", listing], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=180
+        ).stdout
     status = {line.split(":")[0]: line for line in listed.splitlines() if line.startswith("sipsim")}
-    assert set(status) == {"sipsim-demo", "sipsim"}, listed
+    assert set(status) == {"sipsim-demo", "sipsim", "sipsim-http"}, listed
     assert all("Connected" in line for line in status.values()), listed
-    recorded = json.loads((tmp_path / ".claude.json").read_text())
-    assert str(installed.command) in json.dumps(recorded)  # the absolute path, usable from anywhere
+    recorded = json.loads((home / ".claude.json").read_text())
+    assert set(recorded["mcpServers"]) == set(status)  # the user's servers, not one project's
+    assert recorded["mcpServers"]["sipsim-demo"]["command"] == str(installed.command)  # usable from anywhere

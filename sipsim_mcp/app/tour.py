@@ -27,7 +27,7 @@ STEPS: list[tuple[str, str, dict[str, Any]]] = [
 
 CONNECT = """\
 This terminal cannot speak MCP, so the tour ends here. Point an MCP client at the same command:
-  Claude Code:   claude mcp add sipsim-demo -- "$(which sipsim-mcp)" --demo
+  Claude Code:   claude mcp add --scope user sipsim-demo -- "$(which sipsim-mcp)" --demo
   Inspector:     npx @modelcontextprotocol/inspector sipsim-mcp --demo
   Claude Desktop and the others: see README.md, "Connect a client".
 With a real account: set SIPSIM_CLIENT_ID and SIPSIM_CLIENT_SECRET, then `sipsim-mcp doctor`."""
