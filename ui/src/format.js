@@ -92,12 +92,14 @@ export function spansDays(window) {
   return since.slice(0, 10) !== lastDay(window);
 }
 
-/** An error as a person reads it: without the SDK's "Error executing tool x:" or the protocol's
- * "MCP error -32602:", its first sentence apart when the rest is long. */
+/** An error as a person reads it: without the protocol's "MCP error -32602:" or the SDK's "Error executing
+ * tool x" (all a server says of a failure it did not expect), its first sentence apart when the rest is long. */
 export function plainError(text) {
-  const plain = String(text ?? "")
-    .replace(/^(MCP error -?\d+:\s*)?(Error executing tool [\w.-]+:\s*)?/, "")
-    .trim();
+  const plain =
+    String(text ?? "")
+      .replace(/^MCP error -?\d+:\s*/, "")
+      .replace(/^Error executing tool [\w.-]+(:\s*|\.?$)/, "")
+      .trim() || "The server failed without saying why. Try again; if it keeps failing, ask in the chat.";
   if (plain.length <= 240) return { lead: plain, more: "" };
   const end = plain.search(/[.!?](\s|$)/);
   if (end < 0 || end > 240) return { lead: plain.slice(0, 200).replace(/\s+\S*$/, "") + "…", more: plain };
