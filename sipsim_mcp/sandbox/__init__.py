@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import ALL_SCOPES, ClientSpec, SandboxConfig
+    from .config import ALL_SCOPES, ClientSpec, LiveConfig, SandboxConfig
     from .dataset import SandboxData
     from .runner import Sandbox
     from .state import Fault, LoggedRequest
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "ALL_SCOPES": "config",
     "ClientSpec": "config",
+    "LiveConfig": "config",
     "SandboxConfig": "config",
     "SandboxData": "dataset",
     "Sandbox": "runner",
@@ -32,7 +33,17 @@ _HOMES = {
     "VARIANTS": "variants",
 }
 
-__all__ = ["ALL_SCOPES", "VARIANTS", "ClientSpec", "Fault", "LoggedRequest", "Sandbox", "SandboxConfig", "SandboxData"]
+__all__ = [
+    "ALL_SCOPES",
+    "VARIANTS",
+    "ClientSpec",
+    "Fault",
+    "LiveConfig",
+    "LoggedRequest",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxData",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -66,9 +66,35 @@ class ClientSpec:
 
 
 @dataclass
+class LiveConfig:
+    """Calls as they happen (see live.py): `rate` calls a minute on average (0: only those placed by hand),
+    each enabled event POSTed to `url` signed with `secret`; `faults` any of duplicate, out_of_order,
+    bad_signature, each hitting `fault_share` of deliveries; `events` switched on at start (None: the data
+    set's); `pace` multiplies every wait (0.01: a two-minute call is over in about a second)."""
+
+    rate: float = 2.0
+    url: str | None = None
+    secret: str = field(default="", repr=False)
+    faults: frozenset[str] = frozenset()
+    fault_share: float = 0.25
+    seed: int = 1
+    events: tuple[str, ...] | None = WEBHOOK_EVENTS
+    pace: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown webhook faults {sorted(unknown)}: choose from {', '.join(FAULTS)}")
+
+
+FAULTS = ("duplicate", "out_of_order", "bad_signature")
+
+
+@dataclass
 class SandboxConfig:
     """Knobs of a sandbox instance; identical configs give identical data sets. The data ends at `anchor`;
-    without one, at midnight (Paris time) today, so the data stays the same for the whole day."""
+    without one, at midnight (Paris time) today, so the data stays the same for the whole day. Its clock
+    starts at `now` (default: the system clock's); with `live`, calls happen after the anchor."""
 
     seed: int = 7
     calls: int = 5000
@@ -80,3 +106,5 @@ class SandboxConfig:
     summary_delay: float = 0.0
     webhook_url: str | None = "https://hooks.example.com/sipsim"
     variant: str = "standard"  # shape variant(s) of the answers, comma-separated (see variants.py)
+    now: datetime | None = None
+    live: LiveConfig | None = None

@@ -70,6 +70,16 @@ class SandboxData:
             if last_id is None or call["id"] < last_id:
                 yield call
 
+    def add_call(self, call: JSON) -> None:
+        """Append a call that just ended (its id above every other): history, the id index, the keyset order."""
+        self.calls.append(call)
+        self._call_index[call["id"]] = call
+        if self._ascending_ids is not None:
+            if self._ascending_ids and call["id"] <= self._ascending_ids[-1]:
+                self._ascending_ids = None
+            else:
+                self._ascending_ids.append(call["id"])
+
     def call(self, call_id: int) -> JSON | None:
         """The call with this id, or None."""
         return self._call_index.get(call_id)

@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from .config import JSON, WEBHOOK_EVENTS
@@ -110,8 +110,8 @@ def h_list_calls(ctx: Ctx) -> Ok:
         errors.append("start_time must be an ISO 8601 date-time")
     raw_end = q.get("end_time")
     if raw_end is None or not raw_end.strip():
-        # "now"; a data set anchored in the future is never hidden by the real clock.
-        end = max(datetime.now(timezone.utc), ctx.data.anchor)
+        # "now"; a data set anchored in the future is never hidden by the simulator's clock.
+        end = max(ctx.state.clock(), ctx.data.anchor)
     elif (end := parse_instant(raw_end)) is None:
         errors.append("end_time must be an ISO 8601 date-time")
     if start and end and end < start:

@@ -73,10 +73,14 @@ class Sandbox(SandboxState):
                 self.stop()
                 raise RuntimeError("sandbox server failed to start")
             time.sleep(0.005)
+        if self.live is not None:
+            self.live.start()
         return self
 
     def stop(self) -> None:
         """Stop the server thread and release the socket (idempotent)."""
+        if self.live is not None:
+            self.live.stop()
         server, thread, sock = self._server, self._thread, self._socket
         self._server = self._thread = self._socket = None
         self._port = None
@@ -92,12 +96,16 @@ class Sandbox(SandboxState):
         if self._thread is not None:
             raise RuntimeError("sandbox already started in the background")
         self._host, self._port = host, port
+        if self.live is not None:
+            self.live.start()
         try:
             uvicorn.Server(_uvicorn_config(self.app, host, port)).run()
         except KeyboardInterrupt:  # uvicorn re-raises the captured Ctrl-C after a graceful shutdown
             pass
         finally:
             self._port = None
+            if self.live is not None:
+                self.live.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start() if self._thread is None else self

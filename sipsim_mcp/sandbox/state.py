@@ -8,10 +8,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .config import ALL_SCOPES, SandboxConfig, ordered_scopes
 from .dataset import SandboxData, build_dataset
+from .live import LiveCalls
 from .variants import Variant, parse_variants
 
 
@@ -68,6 +70,15 @@ class SandboxState:
         self.faults: list[Fault] = []
         self.tokens: dict[str, IssuedToken] = {}
         self.lock = threading.RLock()
+        self._clock_start = (self.config.now, time.monotonic())
+        self.live: LiveCalls | None = LiveCalls(self, self.config.live) if self.config.live else None
+
+    def clock(self) -> datetime:
+        """The simulator's time: the system clock, or `config.now` running on from when it was made."""
+        start, started = self._clock_start
+        if start is None:
+            return datetime.now(timezone.utc)
+        return start + timedelta(seconds=time.monotonic() - started)
 
     def add_fault(self, fault: Fault) -> None:
         """Queue a fault; faults are tried in the order they were added."""
