@@ -172,6 +172,32 @@ class Settings(BaseSettings):
         description="Team sign-in: the policy file (TOML) giving each signed-in user roles and tools "
         "(without it every signed-in user gets the read tools)",
     )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret of the SIPSIM webhooks (dashboard, Integrations, Webhooks); during a rotation "
+        "the old and new ones, comma-separated",
+    )
+    webhook_path: str = Field("/webhooks/sipsim", description="Path of the webhook receiver on the HTTP transport")
+    webhook_max_age: float = Field(
+        300.0, ge=10, le=86_400, description="Seconds a webhook's X-Webhook-Timestamp may be off this server's clock"
+    )
+    webhook_rate_limit: float = Field(
+        100.0, gt=0, le=100_000, description="Webhook deliveries a second the receiver accepts (bursts of 10 s' worth)"
+    )
+    events_url: str | None = Field(
+        None,
+        description="Where webhook events are kept: sqlite:///path, redis://host:6379/0 or memory: (default: the "
+        "Redis of SIPSIM_STATE_URL, else a SQLite file in the user's state directory)",
+    )
+    live_ring_limit: float = Field(
+        600.0, ge=10, le=86_400, description="Seconds after which a call ringing with no end seen is stale"
+    )
+    live_call_limit: float = Field(
+        14_400.0, ge=60, le=604_800, description="Seconds after which a call in progress with no end seen is stale"
+    )
+    demo_live_rate: float = Field(
+        2.0, ge=0, le=600, description="Demo: calls a minute the simulator places as they happen (0: none)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -251,6 +277,26 @@ class Settings(BaseSettings):
             raise ValueError("SIPSIM_STATE_URL must be a Redis URL: redis://host:6379/0 (or rediss://, unix://)")
         return value
 
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in "?# ") or value.rstrip("/") in ("", "/mcp"):
+            raise ValueError(f"SIPSIM_WEBHOOK_PATH must be a path of its own such as /webhooks/sipsim, got {value!r}")
+        return value
+
+    @field_validator("events_url")
+    @classmethod
+    def _events_url(cls, value: str | None) -> str | None:
+        parts = urlsplit(value) if value else None
+        if parts and (
+            parts.scheme not in ("sqlite", "redis", "rediss", "unix", "memory")
+            or (parts.scheme == "sqlite" and not parts.path)
+        ):
+            raise ValueError(
+                "SIPSIM_EVENTS_URL must be sqlite:///absolute/path/events.sqlite3, redis://host:6379/0 or memory:"
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -307,6 +353,19 @@ class Settings(BaseSettings):
             )
         assert self.client_id is not None and self.client_secret is not None
         return self.client_id, self.client_secret
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The accepted signing secrets (SIPSIM_WEBHOOK_SECRET, comma-separated), none when unset."""
+        if self.webhook_secret is None:
+            return ()
+        return tuple(s.strip() for s in self.webhook_secret.get_secret_value().split(",") if s.strip())
+
+    @property
+    def events_store(self) -> str | None:
+        """Where webhook events are kept: SIPSIM_EVENTS_URL, else a Redis SIPSIM_STATE_URL, else None (the
+        default SQLite file)."""
+        return self.events_url or self.state_url
 
     @property
     def unknown_scopes(self) -> frozenset[str]:
