@@ -1,5 +1,6 @@
 """Command line: `sipsim-mcp` (serve over stdio or HTTP, `--demo` against the bundled simulator),
-`sipsim-mcp sandbox` (run the simulator) and `sipsim-mcp doctor` (check the setup)."""
+`sipsim-mcp sandbox` (run the simulator), `sipsim-mcp receive` (the webhook receiver alone) and
+`sipsim-mcp doctor` (check the setup)."""
 
 from __future__ import annotations
 
@@ -132,7 +133,9 @@ def stdio_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> Calla
         return setup_server(exc, None, bundle=args.bundle).serve_stdio
     configure_logging(environment.log_level)
     if args.demo or environment.demo:
-        settings = demo_settings(stack.enter_context(demo_environment(now=environment.now)))
+        settings = demo_settings(
+            stack.enter_context(demo_environment(now=environment.now, live_rate=environment.demo_live_rate))
+        )
         if sys.stdin.isatty():
             # A person at a terminal, not an MCP host on a pipe: show what the server does.
             import anyio
@@ -213,7 +216,9 @@ def serve_http(args: argparse.Namespace) -> None:
     configure_logging(environment.log_level, pid=args.workers > 1)
     with contextlib.ExitStack() as stack:
         if args.demo or environment.demo:
-            settings = demo_settings(stack.enter_context(demo_environment(now=environment.now)))
+            settings = demo_settings(
+                stack.enter_context(demo_environment(now=environment.now, live_rate=environment.demo_live_rate))
+            )
         else:
             environment.require_credentials()
             settings = environment
@@ -233,12 +238,14 @@ def serve_http(args: argparse.Namespace) -> None:
 
 def run_sandbox(args: argparse.Namespace) -> None:
     from ..sandbox import Sandbox, SandboxConfig
+    from .live import sandbox_live
 
-    sandbox = Sandbox(SandboxConfig(seed=args.seed, calls=args.calls, variant=args.variant))
+    live, note = sandbox_live(args)
+    sandbox = Sandbox(SandboxConfig(seed=args.seed, calls=args.calls, variant=args.variant, live=live))
     print(
         f"SIPSIM simulator: API http://{args.host}:{args.port}/api/v2, token http://{args.host}:{args.port}/oauth/token\n"
         f"client id {DEMO_CLIENT_ID!r}, client secret {DEMO_CLIENT_SECRET!r}, {args.calls} calls (seed {args.seed}), "
-        f"variant {args.variant}. "
+        f"variant {args.variant}.{note} "
         "Ctrl-C stops it.",
         flush=True,
     )
@@ -295,7 +302,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="HTTP: serve in N processes on one port, to use N cores (needs --stateless and SIPSIM_STATE_URL)",
     )
-    commands = main.add_subparsers(dest="command", metavar="{sandbox,doctor}")
+    commands = main.add_subparsers(dest="command", metavar="{sandbox,receive,doctor}")
     sandbox = commands.add_parser(
         "sandbox", help="run the bundled SIPSIM simulator on loopback HTTP", formatter_class=_Help
     )
@@ -310,6 +317,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME[,NAME]",
         help="serve the same data in another plausible shape of the real API: %(variants)s",
     )
+    from .live import add_commands
+
+    add_commands(commands, sandbox)
     doctor = commands.add_parser("doctor", help="check the configuration, credentials, scopes and API")
     # SUPPRESS: `--demo` given before the subcommand is not reset by the subcommand's default.
     doctor.add_argument(
@@ -334,6 +344,12 @@ def main(argv: Sequence[str] | None = None, *, bundle: bool = False) -> None:
         if args.command == "sandbox":
             configure_logging("WARNING")
             run_sandbox(args)
+            return
+        if args.command == "receive":
+            from .live import run_receive
+
+            configure_logging(_log_level())
+            run_receive(args)
             return
         if args.command == "doctor":
             from .doctor import run_doctor
