@@ -9,7 +9,9 @@ the store to resume after a restart. Bodies are kept as received (caller text is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -184,8 +186,18 @@ CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, cursor TEXT NOT N
 """
 
 
+def _settle(done: asyncio.Future[Event | None], outcome: Event | Exception | None) -> None:
+    if done.done():  # its caller gave up waiting: the event is stored all the same
+        return
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
+
+
 class SqliteEventLog:
-    """Events in a SQLite file (WAL): shared by every process on this machine, kept across restarts."""
+    """Events in a SQLite file (WAL): shared by every process on this machine, kept across restarts. Appends
+    go to one writer thread, which commits those that arrive together in one transaction."""
 
     #: Seconds between looks for events another process appended (this process's own wake waiters at once).
     POLL = 0.25
@@ -198,6 +210,8 @@ class SqliteEventLog:
         self._lock = threading.Lock()
         self._wakeups = _Wakeups()
         self._appended = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
@@ -221,11 +235,48 @@ class SqliteEventLog:
             raise self._down(exc) from None
 
     async def append(self, kind: str, key: str, received_at: float, body: str) -> Event | None:
-        now = self._clock()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Event | None] = loop.create_future()
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name="sipsim-events-writer", daemon=True)
+                self._writer.start()
+        self._queue.put((kind, key, received_at, body, loop, done))
+        event = await done
+        if event is not None:
+            self._wakeups.notify()
+        return event
 
-        def insert(db: sqlite3.Connection) -> Event | None:
-            db.execute("BEGIN IMMEDIATE")
+    def _write(self) -> None:
+        """The writer thread: appends that wait are committed together, in one transaction (group commit)."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < 500:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
             try:
+                with self._lock:
+                    outcomes: list[Event | Exception | None] = list(self._insert(batch))
+            except sqlite3.Error as exc:
+                outcomes = [self._down(exc)] * len(batch)
+            for (*_, loop, done), outcome in zip(batch, outcomes, strict=True):
+                with contextlib.suppress(RuntimeError):  # its event loop has closed
+                    loop.call_soon_threadsafe(_settle, done, outcome)
+
+    def _insert(self, batch: list[Any]) -> list[Event | None]:
+        db, now, found = self._db, self._clock(), []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, key, received_at, body, _, _ in batch:
                 claimed = db.execute(
                     "INSERT INTO seen (key, until) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE seen.until <= ?",
@@ -242,16 +293,12 @@ class SqliteEventLog:
                     if self._appended % 128 == 0:
                         db.execute("DELETE FROM events WHERE seq <= ?", (int(event.cursor) - self._keep,))
                         db.execute("DELETE FROM seen WHERE until <= ?", (now,))
-                db.execute("COMMIT")
-                return event
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-        event: Event | None = await self._run(insert)
-        if event is not None:
-            self._wakeups.notify()
-        return event
+                found.append(event)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return found
 
     async def read(self, after: str | None = None, limit: int = 1000) -> list[Event]:
         position = int(after) if after else 0
@@ -294,6 +341,9 @@ class SqliteEventLog:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
 
     async def aclose(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            await anyio.to_thread.run_sync(self._writer.join)
         with self._lock:
             self._db.close()
 

@@ -92,6 +92,8 @@ def _answer(
 
 
 REFUSED = _answer(401, {"error": "signature refused"})
+DUPLICATE = _answer(200, {"ok": True, "duplicate": True})
+_OK, _TEST = _answer(200, {"ok": True}).body, _answer(200, {"ok": True, "test": True}).body
 
 
 class WebhookReceiver:
@@ -212,12 +214,12 @@ class WebhookReceiver:
             return _answer(503, {"error": "event store unavailable"}, (b"retry-after", b"5"))
         if event is None:
             logger.debug("Webhook %s delivered again: already stored", kind)
-            return _answer(200, {"ok": True, "duplicate": True})
+            return DUPLICATE
         logger.debug("Webhook %s stored at %s", kind, event.cursor)
         if kind == TEST:
             logger.info("SIPSIM test webhook received and verified")
-            return _answer(200, {"ok": True, "test": True}, event=event)
-        return _answer(200, {"ok": True}, event=event)
+            return Outcome(200, _TEST, event=event)
+        return Outcome(200, _OK, event=event)
 
 
 async def _send(send: Send, outcome: Outcome) -> None:
