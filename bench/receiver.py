@@ -24,18 +24,17 @@ import hashlib
 import hmac
 import json
 import os
-import platform
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from throughput import ROOT, cpu_seconds, free_port, machine, start
+
 SECRET = "bench-secret-" + "b" * 32
 PATH = "/webhooks/sipsim"
 
@@ -93,7 +92,7 @@ def requests_for(run: str, count: int) -> list[bytes]:
                 "receiver": "+33184880101",
                 "pbx_id": f"call_{run}_{n:06d}",
                 "time": "2026-11-28T09:00:00Z",
-            }  # fmt: skip
+            }
         ).encode()
         signature = hmac.new(SECRET.encode(), stamp + b"." + body, hashlib.sha256).hexdigest().encode()
         out.append(
@@ -135,35 +134,9 @@ async def load(port: int, requests: list[bytes], concurrency: int) -> tuple[floa
     return time.perf_counter() - started, times, failed
 
 
-def cpu_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def p99(times: list[float]) -> float:
     ordered = sorted(times)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on {port}")
 
 
 def main() -> None:
@@ -174,23 +147,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    folder = Path(tempfile.mkdtemp(prefix="bench-receiver-"))
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-receiver-")))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIPSIM_")}
         env.update(SIPSIM_WEBHOOK_SECRET=SECRET, SIPSIM_WEBHOOK_RATE_LIMIT="100000", SIPSIM_LOG_LEVEL="WARNING")
         if args.store == "redis":
-            redis_port = free_port()
+            redis = free_port()
             binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-            processes.append(
-                subprocess.Popen(
-                    [binary, "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-                    cwd=folder,
-                    stdout=subprocess.DEVNULL,
-                )  # fmt: skip
-            )
-            wait_listening(redis_port, processes[-1], "redis-server")
-            env["SIPSIM_EVENTS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            start(stack, [binary, "--port", str(redis), "--save", "", "--appendonly", "no"], redis, env, folder / "r")
+            env["SIPSIM_EVENTS_URL"] = f"redis://127.0.0.1:{redis}/0"
         else:
             env["SIPSIM_EVENTS_URL"] = f"sqlite:///{folder}/events.sqlite3" if args.store == "sqlite" else "memory:"
         ports = {"receiver": free_port(), "bare": free_port()}
@@ -198,28 +163,21 @@ def main() -> None:
             "receiver": [sys.executable, "-m", "sipsim_mcp", "receive", "--port", str(ports["receiver"])],
             "bare": [sys.executable, str(Path(__file__).resolve()), "bare", str(ports["bare"])],
         }
-        pids = {}
-        for name, command in commands.items():
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
-            wait_listening(ports[name], processes[-1], name)
-            pids[name] = processes[-1].pid
-        asyncio.run(load(ports["receiver"], requests_for("warm", 200), 10))  # warm-up: imports, SQLite pages
-        asyncio.run(load(ports["bare"], requests_for("warm", 200), 10))
+        pids = {name: start(stack, command, ports[name], env, folder / name) for name, command in commands.items()}
+        for name in commands:  # warm-up: imports, first connections, SQLite pages
+            asyncio.run(load(ports[name], requests_for(f"warm_{name}", 200), 10))
         runs: dict[tuple[str, int], list[dict[str, float]]] = {}
         for round_ in range(args.rounds):
             for concurrency in levels:
                 for name in ("bare", "receiver"):
                     requests = requests_for(f"{round_}_{concurrency}_{name}", args.events)
-                    cpu = cpu_of(pids[name])
+                    cpu = cpu_seconds(pids[name])
                     wall, times, failed = asyncio.run(load(ports[name], requests, concurrency))
                     if failed:
                         raise SystemExit(f"{name}: {failed} events not acknowledged with 200")
+                    used = (cpu_seconds(pids[name]) - cpu) * 1000 / len(times)
                     runs.setdefault((name, concurrency), []).append(
-                        {
-                            "rate": len(times) / wall,
-                            "p99": p99(times),
-                            "cpu_ms": (cpu_of(pids[name]) - cpu) * 1000 / len(times),
-                        }
+                        {"rate": len(times) / wall, "p99": p99(times), "cpu_ms": used}
                     )
         rows = []
         for concurrency in levels:
@@ -237,8 +195,8 @@ def main() -> None:
                     "p99_ms": round(ours["p99"] * 1000, 1),
                     "bare_p99_ms": round(base["p99"] * 1000, 1),
                     "p99_ratio": round(ours["p99"] / base["p99"], 2),
-                    "cpu_ms_per_event": round(ours["cpu_ms"], 2),
-                    "bare_cpu_ms_per_event": round(base["cpu_ms"], 2),
+                    "cpu_ms_per_event": round(ours["cpu_ms"], 3),
+                    "bare_cpu_ms_per_event": round(base["cpu_ms"], 3),
                     "cpu_ratio": round(ours["cpu_ms"] / base["cpu_ms"], 2),
                 }
             )
@@ -247,19 +205,13 @@ def main() -> None:
             "store": args.store,
             "events_per_run": args.events,
             "rounds": args.rounds,
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "machine": machine(),
             "rows": rows,
         }
         print(json.dumps(result, indent=2))
         out = ROOT / "bench" / "results"
         out.mkdir(parents=True, exist_ok=True)
         (out / "receiver.json").write_text(json.dumps(result, indent=2) + "\n")
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

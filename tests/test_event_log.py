@@ -129,6 +129,7 @@ anyio.run(main)
 """
 
 
+@pytest.mark.clock
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 async def test_events_acknowledged_by_a_process_killed_at_once_are_all_there_for_another(store, tmp_path, request):
     url = f"sqlite:///{tmp_path}/events.sqlite3" if store == "sqlite" else request.getfixturevalue("redis").url
@@ -170,7 +171,7 @@ async def test_a_redis_that_is_down_is_said_so_with_where_it_was(redis):
     redis.stop()
     try:
         with pytest.raises(
-            EventLogUnavailable, match=r"\(Redis Stream at redis://127\.0\.0\.1:\d+/0\) cannot be reached"
+            EventLogUnavailable, match=r"\(the Redis Stream at redis://127\.0\.0\.1:\d+/0\) cannot be reached"
         ):
             await log.append("x", "k", 1.0, "{}")
     finally:

@@ -338,13 +338,36 @@ def test_the_receiver_mounts_on_the_http_transport_and_needs_no_mcp_token(sandbo
 
 
 def test_settings_give_the_receiver_its_secrets_and_refuse_none(sandbox):
-    from sipsim_mcp.api.config import ConfigError
+    from sipsim_mcp.api.config import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match="SIPSIM_WEBHOOK_SECRET is not set"):
         receiver_from_settings(settings_for(sandbox), MemoryEventLog())
     settings = settings_for(sandbox, webhook_secret=f" {SECRET} , {OLD_SECRET} ")
     assert settings.webhook_secrets == (SECRET, OLD_SECRET)
     assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+    for path in ("/mcp", "webhooks", "/", "/hooks?x=1"):
+        with pytest.raises(ConfigError, match="SIPSIM_WEBHOOK_PATH must be a path of its own"):
+            load_settings(webhook_path=path)
+    with pytest.raises(ConfigError, match="SIPSIM_EVENTS_URL must be sqlite:///"):
+        load_settings(events_url="postgres://db/events")
+    assert load_settings(state_url="redis://10.0.0.5:6379/0").events_store == "redis://10.0.0.5:6379/0"
+    assert load_settings().events_store is None  # the default SQLite file
+
+
+@pytest.mark.clock
+def test_the_receive_command_says_what_to_set_when_it_cannot_work(tmp_path):
+    import subprocess
+
+    def receive(**env: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "sipsim_mcp", "receive", "--port", "9"]
+        return subprocess.run(command, cwd=ROOT, env=server_env(**env), capture_output=True, text=True, timeout=60)
+
+    no_secret = receive(SIPSIM_EVENTS_URL="memory:")
+    assert no_secret.returncode == 2 and "SIPSIM_WEBHOOK_SECRET is not set" in no_secret.stderr
+    (tmp_path / "file").write_text("")
+    bad_store = receive(SIPSIM_WEBHOOK_SECRET=SECRET, SIPSIM_EVENTS_URL=f"sqlite:///{tmp_path}/file/events.sqlite3")
+    assert bad_store.returncode == 2 and "SIPSIM_EVENTS_URL: the event store (the SQLite file" in bad_store.stderr
+    assert "Traceback" not in no_secret.stderr + bad_store.stderr and SECRET not in bad_store.stderr
 
 
 async def test_a_live_feed_sees_what_the_receiver_stored():

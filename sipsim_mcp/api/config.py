@@ -361,6 +361,15 @@ class Settings(BaseSettings):
             return ()
         return tuple(s.strip() for s in self.webhook_secret.get_secret_value().split(",") if s.strip())
 
+    def require_webhook_secrets(self) -> tuple[str, ...]:
+        """The webhook signing secrets, or a ConfigError that says where to find one."""
+        if not self.webhook_secrets:
+            raise ConfigError(
+                "SIPSIM_WEBHOOK_SECRET is not set: copy the signing secret from the SIPSIM dashboard (Integrations, "
+                "Webhooks) into SIPSIM_WEBHOOK_SECRET (during a rotation, the old and new ones, comma-separated)."
+            )
+        return self.webhook_secrets
+
     @property
     def events_store(self) -> str | None:
         """Where webhook events are kept: SIPSIM_EVENTS_URL, else a Redis SIPSIM_STATE_URL, else None (the

@@ -122,7 +122,7 @@ async def _wait_by_polling(
 class MemoryEventLog:
     """Events of this process only (lost on restart): tests, and one process that receives and serves."""
 
-    description = "in memory (this process only)"
+    description = "memory (this process only)"
 
     def __init__(self, keep: int = KEEP, clock: Callable[[], float] = time.time) -> None:
         self._events: deque[Event] = deque(maxlen=keep)
@@ -186,13 +186,14 @@ CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, cursor TEXT NOT N
 """
 
 
-def _settle(done: asyncio.Future[Event | None], outcome: Event | Exception | None) -> None:
-    if done.done():  # its caller gave up waiting: the event is stored all the same
-        return
-    if isinstance(outcome, Exception):
-        done.set_exception(outcome)
-    else:
-        done.set_result(outcome)
+def _settle(settled: list[tuple[asyncio.Future[Event | None], Event | Exception | None]]) -> None:
+    for done, outcome in settled:
+        if done.done():  # its caller gave up waiting: the event is stored all the same
+            continue
+        if isinstance(outcome, Exception):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
 
 
 class SqliteEventLog:
@@ -204,12 +205,13 @@ class SqliteEventLog:
 
     def __init__(self, path: str | Path, keep: int = KEEP, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        self.description = f"SQLite file {self.path}"
+        self.description = f"the SQLite file {self.path}"
         self._keep = keep
         self._clock = clock
         self._lock = threading.Lock()
         self._wakeups = _Wakeups()
         self._appended = 0
+        self._pending: list[Any] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         try:
@@ -241,36 +243,47 @@ class SqliteEventLog:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write, name="sipsim-events-writer", daemon=True)
                 self._writer.start()
-        self._queue.put((kind, key, received_at, body, loop, done))
+            self._pending.append((kind, key, received_at, body, loop, done))
+            first = len(self._pending) == 1
+        if first:  # what the loop appends before it gets to this goes to the writer in one hand-over
+            loop.call_soon(self._hand_over)
         event = await done
         if event is not None:
             self._wakeups.notify()
         return event
 
+    def _hand_over(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            self._queue.put(batch)
+
     def _write(self) -> None:
         """The writer thread: appends that wait are committed together, in one transaction (group commit)."""
         while True:
-            first = self._queue.get()
-            if first is None:
+            batch = self._queue.get()
+            if batch is None:
                 return
-            batch = [first]
             while len(batch) < 500:
                 try:
-                    item = self._queue.get_nowait()
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if more is None:
                     self._queue.put(None)
                     break
-                batch.append(item)
+                batch.extend(more)
             try:
                 with self._lock:
                     outcomes: list[Event | Exception | None] = list(self._insert(batch))
             except sqlite3.Error as exc:
                 outcomes = [self._down(exc)] * len(batch)
+            by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
             for (*_, loop, done), outcome in zip(batch, outcomes, strict=True):
+                by_loop.setdefault(loop, []).append((done, outcome))
+            for loop, settled in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # its event loop has closed
-                    loop.call_soon_threadsafe(_settle, done, outcome)
+                    loop.call_soon_threadsafe(_settle, settled)
 
     def _insert(self, batch: list[Any]) -> list[Event | None]:
         db, now, found = self._db, self._clock(), []
@@ -381,7 +394,7 @@ class RedisEventLog:
         self._append = self._redis.register_script(_APPEND)
         self._stream, self._seen, self._cursors = f"{prefix}:stream", f"{prefix}:seen:", f"{prefix}:cursors"
         self._keep = keep
-        self.description = f"Redis Stream at {_safe_url(url)}"
+        self.description = f"the Redis Stream at {_safe_url(url)}"
 
     def _down(self, exc: Exception) -> EventLogUnavailable:
         return EventLogUnavailable(f"the event store ({self.description}) cannot be reached ({type(exc).__name__})")

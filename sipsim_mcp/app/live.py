@@ -81,6 +81,7 @@ def run_receive(args: argparse.Namespace) -> None:
     from ..mcp.receiver import receiver_app, receiver_from_settings
 
     settings = load_settings()
+    settings.require_webhook_secrets()
     path = args.path or settings.webhook_path
     try:
         anyio.run(_check, settings.events_store)  # a store that cannot work stops it here, with the reason

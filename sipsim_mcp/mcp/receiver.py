@@ -243,12 +243,7 @@ def receiver_from_settings(
 ) -> WebhookReceiver:
     """The receiver `settings` describe (secrets, replay window, rate, read deadline, clock); a ConfigError
     when no signing secret is set. The secrets are scrubbed from every log line from now on."""
-    secrets = settings.webhook_secrets
-    if not secrets:
-        raise ConfigError(
-            "SIPSIM_WEBHOOK_SECRET is not set: copy the signing secret from the SIPSIM dashboard (Integrations, "
-            "Webhooks) into SIPSIM_WEBHOOK_SECRET (during a rotation, the old and new ones, comma-separated)."
-        )
+    secrets = settings.require_webhook_secrets()
     for secret in secrets:
         REDACTOR.add(secret)
     clock = settings.clock(simulator=simulator)
