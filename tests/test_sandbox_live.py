@@ -41,7 +41,8 @@ def live_simulator(**live: Any) -> Iterator[tuple[Sandbox, MemoryEventLog]]:
     """A simulator at NOW placing calls 100x faster than life, posting to a receiver in this process."""
     log = MemoryEventLog()
     started = time.monotonic()
-    receiver = WebhookReceiver(log, [SECRET.encode()], clock=lambda: NOW.timestamp() + time.monotonic() - started)
+    clock = lambda: NOW.timestamp() + time.monotonic() - started  # noqa: E731
+    receiver = WebhookReceiver(log, [SECRET.encode()], clock=clock, rate=100_000)  # 100x faster than life
     with serve_in_thread(receiver_app(receiver, PATH)) as base:
         options = {"rate": 3000.0, "url": base + PATH, "secret": SECRET, "pace": 0.01, **live}
         sandbox = Sandbox(SandboxConfig(anchor=NOW, now=NOW, live=LiveConfig(**options)))
