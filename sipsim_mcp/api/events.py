@@ -372,7 +372,8 @@ return false
 
 class RedisEventLog:
     """Events in a Redis Stream, bounded to about `keep` entries (MAXLEN ~): every replica reads the same
-    events in the same order; the duplicate check and the append are one atomic script."""
+    events in the same order; the duplicate check and the append are one atomic script, and appends that
+    arrive together share one round trip (a pipeline)."""
 
     #: Longest single blocking read; a longer wait is made of several (each within the socket timeout).
     BLOCK = 1.0
@@ -394,6 +395,8 @@ class RedisEventLog:
         self._append = self._redis.register_script(_APPEND)
         self._stream, self._seen, self._cursors = f"{prefix}:stream", f"{prefix}:seen:", f"{prefix}:cursors"
         self._keep = keep
+        self._pending: list[Any] = []
+        self._flushing: set[asyncio.Future[None]] = set()
         self.description = f"the Redis Stream at {_safe_url(url)}"
 
     def _down(self, exc: Exception) -> EventLogUnavailable:
@@ -405,14 +408,35 @@ class RedisEventLog:
         return [Event(str(i), str(f["k"]), str(f["d"]), float(f["r"]), str(f["b"])) for i, f in entries or ()]
 
     async def append(self, kind: str, key: str, received_at: float, body: str) -> Event | None:
+        done: asyncio.Future[Event | Exception | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((kind, key, received_at, body, done))
+        if len(self._pending) == 1:  # what else arrives before this runs goes in the same round trip
+            flushing = asyncio.ensure_future(self._flush())
+            self._flushing.add(flushing)
+            flushing.add_done_callback(self._flushing.discard)
+        outcome = await done
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        outcomes: list[Event | Exception | None]
         try:
-            entry_id = await self._append(
-                keys=[self._seen + key, self._stream],
-                args=[int(DEDUP_SECONDS * 1000), self._keep, kind, key, repr(received_at), body],
-            )
+            pipe = self._redis.pipeline(transaction=False)
+            for kind, key, received_at, body, _ in batch:
+                args = [int(DEDUP_SECONDS * 1000), self._keep, kind, key, repr(received_at), body]
+                await self._append(keys=[self._seen + key, self._stream], args=args, client=pipe)
+            ids = await pipe.execute()
+            outcomes = [
+                None if entry_id is None else Event(str(entry_id), kind, key, received_at, body)
+                for entry_id, (kind, key, received_at, body, _) in zip(ids, batch, strict=True)
+            ]
         except self._errors as exc:
-            raise self._down(exc) from None
-        return None if entry_id is None else Event(str(entry_id), kind, key, received_at, body)
+            outcomes = [self._down(exc)] * len(batch)
+        for (*_, done), outcome in zip(batch, outcomes, strict=True):
+            if not done.done():  # its caller gave up waiting: the event is stored all the same
+                done.set_result(outcome)
 
     async def read(self, after: str | None = None, limit: int = 1000) -> list[Event]:
         try:
