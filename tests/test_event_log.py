@@ -195,3 +195,17 @@ def test_a_store_url_says_which_store(tmp_path, monkeypatch):
                 open_event_log(f"sqlite:///{tmp_path}/sub/e.sqlite3")
     finally:
         os.chmod(tmp_path, 0o700)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_a_restarted_process_still_knows_what_was_delivered(store, tmp_path, request):
+    url = f"sqlite:///{tmp_path}/events.sqlite3" if store == "sqlite" else request.getfixturevalue("redis").url
+    before = open_event_log(url)
+    assert await before.append("x", "k1", 1.0, body(1)) is not None
+    await before.aclose()
+    after = open_event_log(url)  # a new process on the same store
+    try:
+        assert await after.append("x", "k1", 2.0, body(1)) is None
+        assert [e.key for e in await after.read()] == ["k1"]
+    finally:
+        await after.aclose()

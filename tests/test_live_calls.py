@@ -271,3 +271,19 @@ async def test_two_replicas_reading_one_redis_log_show_the_same_live_calls(redis
 def test_readings_keep_utc_instants():
     reading = read(event("incoming_call_start", 0, time="2026-11-28T10:00:00+01:00"))
     assert reading.at == datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+
+
+async def test_a_process_started_later_rebuilds_the_same_live_calls_from_the_log(tmp_path):
+    from sipsim_mcp.api.events import SqliteEventLog
+
+    log = SqliteEventLog(tmp_path / "events.sqlite3")
+    for e in incoming()[:5]:
+        await log.append(e.kind, e.key, e.received_at, e.body)
+    first = LiveFeed(log, clock=lambda: NOW + timedelta(seconds=10))
+    await first.refresh()
+    later = LiveFeed(SqliteEventLog(tmp_path / "events.sqlite3"), clock=lambda: NOW + timedelta(seconds=10))
+    await later.refresh()
+    assert [(v.call.pbx_id, v.liveness, v.call.answered_by) for v in later.calls()] == [
+        ("call_1", "in_progress", "201")
+    ]
+    assert later.calls() == first.calls()
