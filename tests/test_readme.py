@@ -77,6 +77,7 @@ RUN_HERE = {
     "from pydantic_ai.mcp import MCPToolset": "test_the_pydantic_ai_recipe",
     "sipsim-mcp --transport http --port 8000": "test_the_http_lines",
     "--workers 2": "test_the_workers_block",
+    "sipsim-mcp receive --port 8001": "test_the_receive_block",
 }
 RUN_ELSEWHERE = {
     "pip install -e . && sipsim-mcp --demo": (
@@ -440,3 +441,35 @@ def test_the_workers_block(tmp_path):
         assert "in 2 worker processes" in (tmp_path / "workers.log").read_text()
     finally:
         subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"], capture_output=True, timeout=30)
+
+
+def test_the_receive_block(tmp_path):
+    """README's webhook receiver for a stdio server (a made-up secret for the dashboard's, a free port instead of
+    8001): a delivery signed with that secret is stored in the default event file, a forged one refused."""
+    import time
+
+    from sipsim_mcp.api.events import SqliteEventLog
+    from sipsim_mcp.api.webhooks import sign
+
+    export, serve = commands(block("sipsim-mcp receive --port 8001").text)
+    secret = "whsec_" + "r" * 32
+    script = [export.replace("whsec_...", secret), "exec " + serve.replace("8001", "{port}")]
+    with Command(
+        lambda port: ["bash", "-c", "\n".join(script).replace("{port}", str(port))],
+        tmp_path / "receive.log",
+        "README's webhook receiver",
+        env=shell(XDG_STATE_HOME=str(tmp_path / "state")),
+    ) as receiver:
+        url = f"http://127.0.0.1:{receiver.port}/webhooks/sipsim"
+        body = json.dumps({"event": "incoming_call_start", "pbx_id": "call_readme", "caller": "+33612345678"}).encode()
+        stamp = str(int(time.time()))
+        signed = httpx.post(
+            url,
+            content=body,
+            headers={"X-Webhook-Timestamp": stamp, "X-Webhook-Signature": sign(secret.encode(), stamp.encode(), body)},
+        )
+        forged = httpx.post(url, content=body, headers={"X-Webhook-Timestamp": stamp, "X-Webhook-Signature": "0" * 64})
+    assert (signed.status_code, forged.status_code) == (200, 401)
+    stored = anyio.run(SqliteEventLog(tmp_path / "state" / "sipsim-mcp" / "events.sqlite3").read)
+    assert [json.loads(e.body)["pbx_id"] for e in stored] == ["call_readme"]
+    assert secret not in (tmp_path / "receive.log").read_text()
