@@ -108,13 +108,15 @@ settings_for = simulator_settings
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No SIPSIM_* variables from the developer's shell leak into a test."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No SIPSIM_* variables from the developer's shell leak into a test, and each test's servers (in this
+    process or started by it) keep their embedded state store and audit log in its own directory."""
     import os
 
     for name in list(os.environ):
         if name.startswith("SIPSIM_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 @pytest.fixture

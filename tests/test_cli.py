@@ -76,6 +76,7 @@ async def test_doctor_in_demo_mode_however_it_is_asked_for(args, env):
         "configuration",
         "tools",
         "state",
+        "audit",
         "credentials",
         "token",
         "api",
@@ -126,10 +127,10 @@ async def test_doctor_reports_scopes_that_are_configured_but_not_granted():
 
 
 async def test_doctor_reports_wrong_credentials_and_does_not_guess_the_granted_scopes(shared_sandbox):
-    report = await diagnose(settings_for(shared_sandbox, client_secret="wrong"))
+    report = await diagnose(settings_for(shared_sandbox, client_secret="not-the-secret"))
     assert report.ok is False
     assert any(c.name == "token" and "invalid_client" in c.detail for c in report.checks)
-    assert "wrong" not in report.model_dump_json()
+    assert "not-the-secret" not in report.model_dump_json()
     assert report.scopes.granted is None and report.scopes.not_granted is None
     assert "scopes granted:    unknown (no token was obtained)" in render(report)
 

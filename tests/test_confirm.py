@@ -179,11 +179,13 @@ async def test_every_write_attempt_is_audited(sandbox, tmp_path):
     async with connect(sandbox, audit_log=str(log), elicitation=answering("decline")) as (client, _):
         await client.call_tool("delete_tag", {"tag": "Audited"})
     lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [line["outcome"] for line in lines] == ["preview", "refused", "done", "preview", "failed", "declined"]
+    outcomes = ["preview", "refused", "sending", "done", "preview", "sending", "failed", "declined"]
+    assert [line["outcome"] for line in lines] == outcomes
     assert all(line["tool"] in ("create_tag", "delete_tag") for line in lines)
     assert lines[0]["arguments"] == {"name": "Audited", "color": None, "description": None}
-    assert lines[2]["request_id"] and lines[4]["request_id"]
-    assert "409" in lines[4]["detail"]
+    assert lines[2]["attempt"] == lines[3]["attempt"] != lines[5]["attempt"] == lines[6]["attempt"]
+    assert lines[3]["request_id"] and lines[6]["request_id"]
+    assert "409" in lines[6]["detail"]
     assert all(line["time"].endswith("Z") for line in lines)
 
 

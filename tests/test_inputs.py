@@ -14,11 +14,12 @@ from pydantic import BaseModel, field_validator
 from sipsim_mcp.api import endpoints as ep
 from sipsim_mcp.api.client import ApiResponse
 from sipsim_mcp.api.shaping import Compact
+from sipsim_mcp.language.directory import Directory
 from sipsim_mcp.mcp.confirm import AuditLog, ConfirmationCodes
 from sipsim_mcp.mcp.gate import WriteGate
 from sipsim_mcp.mcp.register import ToolRuntime, build_tools
 from sipsim_mcp.mcp.server import output_schemas
-from sipsim_mcp.mcp.state import MemoryStore
+from sipsim_mcp.state.memory import MemoryStore
 from sipsim_mcp.tools.base import Runtime, ToolContext, ToolSpec, WritePlan, tool
 from sipsim_mcp.tools.fields import ToolInput
 
@@ -102,7 +103,8 @@ async def test_arguments_are_validated_once_by_the_input_model(write):
         return ApiResponse(status=201, request_id="r1", data={})
 
     api = SimpleNamespace(request=request)
-    runtime = Runtime(settings=None, api=api, directory=None, now=lambda: NOW)  # type: ignore[arg-type]
+    directory = Directory(api)  # type: ignore[arg-type]  # never asked: the tool resolves no name
+    runtime = Runtime(settings=None, api=api, directory=directory, now=lambda: NOW)  # type: ignore[arg-type]
     gate = WriteGate(store=MemoryStore(), codes=ConfirmationCodes(lambda: b"k" * 32), audit=AuditLog(None), mode="host")
     tools = ToolRuntime(
         tools={spec.name: spec},

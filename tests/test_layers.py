@@ -1,4 +1,4 @@
-"""The package's layers are its folders, and imports only go down: api -> language -> tools -> mcp -> app.
+"""The package's layers are its folders, and imports only go down: api -> state -> language -> tools -> mcp -> app.
 
 The simulator (`sandbox/`) imports nothing of the server and only the app layer starts it. A new module
 must sit in one of these folders; a new folder must be given its place here.
@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "sipsim_mcp"
 
 #: Bottom to top. A module may import from its own layer and the ones before it.
-LAYERS = ("api", "language", "tools", "mcp", "app")
+LAYERS = ("api", "state", "language", "tools", "mcp", "app")
 #: Beside the stack: what each may import.
 APART = {"sandbox": ()}
 #: The package's face: `__init__` (the version) and `python -m sipsim_mcp`.
@@ -89,4 +89,5 @@ def test_the_check_sees_an_upward_import():
     assert not may_import("api", "mcp")
     assert not may_import("tools", "app")
     assert not may_import("sandbox", "api")
+    assert not may_import("state", "tools") and may_import("tools", "state")
     assert may_import("mcp", "tools") and may_import("app", "sandbox") and may_import("tools", "api")

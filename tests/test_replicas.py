@@ -111,8 +111,8 @@ async def test_stateless_replicas_complete_a_form_and_a_code_once_on_either_repl
 
 
 async def test_without_a_shared_key_a_form_cannot_complete_on_another_replica(sandbox, tmp_path):
-    """The control for the test above: what stateless replicas did before they shared a key."""
-    with replicas(sandbox, tmp_path, stateless=True) as servers:
+    """The control for the test above: replicas that share neither a key nor a store (each in memory)."""
+    with replicas(sandbox, tmp_path, stateless=True, SIPSIM_STATE_URL="memory://") as servers:
         async with balanced(servers, elicitation_callback=answering("accept", {"confirm": True})) as modern:
             with pytest.raises(Exception, match="requestState"):
                 await modern.call_tool("create_tag", {"name": "Lost between replicas"})

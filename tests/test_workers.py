@@ -1,6 +1,7 @@
-"""`--workers N --stateless`: several server processes on one port sharing one Redis. Real processes, real
-sockets, a real redis-server: two workers both answer (tools/list, a read, a write preview), a code issued by
-one is accepted by the other, each exactly once; the refusals; no process left behind on SIGTERM or Ctrl-C."""
+"""`--workers N --stateless`: several server processes on one port sharing one state store (the embedded
+default, or Redis). Real processes, real sockets, a real redis-server: two workers both answer (tools/list, a
+read, a write preview), a code issued by one is accepted by the other, each exactly once; the refusals; no
+process left behind on SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -91,9 +92,13 @@ async def confirm(client: Client, name: str, code: str) -> CallToolResult:
     return await client.call_tool("create_tag", {"name": name, "confirmation_code": code})
 
 
-async def test_two_workers_answer_and_a_code_from_one_is_accepted_once_by_the_other(sandbox, redis, tmp_path):
+@pytest.mark.parametrize("store", ["embedded", "redis"])
+async def test_two_workers_answer_and_a_code_from_one_is_accepted_once_by_the_other(sandbox, tmp_path, store, request):
+    """On one machine the workers share the embedded store with nothing installed; Redis serves as well."""
     audit = tmp_path / "audit.jsonl"
-    env = {"SIPSIM_STATE_URL": redis.url, "SIPSIM_AUDIT_LOG": str(audit)}  # no SIPSIM_CONFIRM_KEY: Redis keeps it
+    env = {"SIPSIM_AUDIT_LOG": str(audit)}  # no SIPSIM_CONFIRM_KEY: the store keeps the shared secret
+    if store == "redis":
+        env["SIPSIM_STATE_URL"] = request.getfixturevalue("redis").url
     server = ServerProcess(sandbox, tmp_path / "server.log", stateless=True, workers=2, **env)
     server.start()
     assert server.process is not None
@@ -121,10 +126,25 @@ async def test_two_workers_answer_and_a_code_from_one_is_accepted_once_by_the_ot
                     break
             workers = descendants(server.process.pid)
             assert len(by_worker) == 2 and set(by_worker) <= workers
-            (a, (on_a, name_a, code_a)), (b, (on_b, name_b, code_b)) = by_worker.items()
+            (a, (_, name_a, code_a)), (b, (_, name_b, code_b)) = by_worker.items()
+
+            async def on_worker(pid: int) -> Client:
+                """A client whose connection reaches worker `pid` now (an idle connection is closed after a
+                few seconds, and its client's next one may reach the other worker)."""
+                for j in range(40):
+                    client = await stack.enter_async_context(one_connection(server))
+                    probe = f"Probe {pid} {j}"
+                    await client.call_tool("create_tag", {"name": probe})
+                    if audited("preview")[probe] == pid:
+                        return client
+                raise AssertionError(f"no connection reached worker {pid}")
+
             # each code confirmed on the worker that did not issue it, then refused on the one that did
-            done = [data(await confirm(on_b, name_a, code_a)), data(await confirm(on_a, name_b, code_b))]
-            again = [error_text(await confirm(on_a, name_a, code_a)), error_text(await confirm(on_b, name_b, code_b))]
+            done = [data(await confirm(await on_worker(b), name_a, code_a))]
+            on_a = await on_worker(a)
+            done.append(data(await confirm(on_a, name_b, code_b)))
+            again = [error_text(await confirm(on_a, name_a, code_a))]
+            again.append(error_text(await confirm(await on_worker(b), name_b, code_b)))
     finally:
         server.process.terminate()
         code = server.process.wait(20)
@@ -137,7 +157,7 @@ async def test_two_workers_answer_and_a_code_from_one_is_accepted_once_by_the_ot
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "supervisor killed"])
 async def test_no_worker_outlives_a_ctrl_c_or_its_killed_supervisor(sandbox, tmp_path, stop):
-    """A read-only server needs no Redis for its workers."""
+    """A read-only server's workers write nothing."""
     server = ServerProcess(sandbox, tmp_path / "server.log", stateless=True, workers=2, SIPSIM_READ_ONLY="true")
     server.start()
     assert server.process is not None
@@ -179,7 +199,7 @@ def test_no_worker_outlives_a_supervisor_killed_while_the_workers_start(sandbox,
         (["--transport", "http", "--workers", "2"], "--workers 2 needs --stateless: an MCP session lives"),
         (
             ["--transport", "http", "--stateless", "--workers", "3"],
-            "--workers 3 needs SIPSIM_STATE_URL, a Redis every worker shares",
+            "--workers 3 needs a state store every worker shares, and SIPSIM_STATE_URL=memory:// keeps",
         ),
         (["--workers", "2"], "--workers 2 serves HTTP: add --transport http --stateless."),
         (["--transport", "http", "--workers", "0"], "expected a number of processes from 1 to 64, got '0'"),
@@ -189,7 +209,7 @@ def test_workers_are_refused_where_they_would_break_sessions_or_write_guards(arg
     done = subprocess.run(
         [sys.executable, "-m", "sipsim_mcp", *arguments],
         cwd=ROOT,
-        env=server_env(SIPSIM_CLIENT_ID="demo", SIPSIM_CLIENT_SECRET="demo-secret"),
+        env=server_env(SIPSIM_CLIENT_ID="demo", SIPSIM_CLIENT_SECRET="demo-secret", SIPSIM_STATE_URL="memory://"),
         capture_output=True,
         text=True,
         timeout=60,

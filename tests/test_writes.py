@@ -5,6 +5,7 @@ body, codes bound to the resolved request, the hardened confirmation form, and t
 from __future__ import annotations
 
 import json
+from typing import get_args
 from urllib.parse import urlparse
 
 import anyio
@@ -18,9 +19,9 @@ from sipsim_mcp.api.errors import SipsimAPIError
 from sipsim_mcp.api.models import InitiatedCall
 from sipsim_mcp.mcp.confirm import AuditLog, ConfirmationCodes
 from sipsim_mcp.mcp.gate import Resolved, WriteGate, decide
-from sipsim_mcp.mcp.state import MemoryStore
 from sipsim_mcp.sandbox import Fault
-from sipsim_mcp.tools.base import WritePlan
+from sipsim_mcp.state.memory import MemoryStore
+from sipsim_mcp.tools.base import OUTCOMES, Outcome, WritePlan, WriteResult
 from sipsim_mcp.tools.calls import StartedCall
 from sipsim_mcp.tools.inventory import TOOLS
 
@@ -39,33 +40,45 @@ def rings(sandbox):
 # --- the decision, as a table ----------------------------------------------------------------------
 
 DECISIONS = [
-    # mode       approval     code       prior        -> action
+    # mode       approval     proof      prior        -> outcome, or the next step
     ("preview", None, "none", None, "preview"),
     ("preview", None, "valid", None, "send"),
-    ("preview", None, "changed", None, "repreview"),
-    ("preview", None, "other", None, "refuse"),
-    ("preview", None, "expired", None, "refuse"),
-    ("preview", None, "malformed", None, "refuse"),
-    ("preview", None, "used", None, "refuse"),
+    ("preview", None, "changed", None, "preview"),  # a new preview, which says what changed
+    ("preview", None, "other", None, "refused"),
+    ("preview", None, "expired", None, "refused"),
+    ("preview", None, "malformed", None, "refused"),
+    ("preview", None, "used", None, "refused"),
+    ("preview", None, "reset", None, "refused"),  # issued before the store lost its data
     ("host", None, "none", None, "send"),
     ("host", None, "other", None, "send"),  # host mode has no codes: the host's prompt confirmed it
     ("preview", "accepted", "none", None, "send"),
-    ("preview", "accepted", "other", None, "send"),  # a form answer wins over any code
+    ("preview", "accepted", "valid", None, "send"),
+    ("preview", "accepted", "replayed", None, "refused"),  # the form's round trip was used already
+    ("host", "accepted", "reset", None, "refused"),  # or sealed before the store lost its data
     ("host", "declined", "none", None, "declined"),
     ("preview", "cancelled", "valid", None, "cancelled"),
     ("host", None, "none", "done", "duplicate"),
     ("preview", None, "valid", "done", "duplicate"),
-    ("preview", "accepted", "none", "in_flight", "wait"),
-    ("host", None, "none", "in_flight", "wait"),
+    ("preview", "accepted", "none", "sending", "wait"),
+    ("host", None, "none", "sending", "wait"),
     ("host", None, "none", "unknown", "unknown"),
     ("preview", None, "valid", "unknown", "unknown"),
     ("preview", "declined", "none", "done", "duplicate"),
 ]
 
 
-@pytest.mark.parametrize(("mode", "approval", "code", "prior", "action"), DECISIONS)
-def test_the_gate_decides(mode, approval, code, prior, action):
-    assert decide(mode=mode, approval=approval, code=code, prior=prior) == action
+@pytest.mark.parametrize(("mode", "approval", "proof", "prior", "action"), DECISIONS)
+def test_the_gate_decides(mode, approval, proof, prior, action):
+    assert decide(mode=mode, approval=approval, proof=proof, prior=prior) == action
+
+
+def test_the_gate_the_audit_and_the_result_name_outcomes_alike():
+    """One vocabulary: every outcome the gate decides, the audit records or a result carries is an Outcome."""
+    outcomes = set(get_args(Outcome))
+    decided = {action for *_, action in DECISIONS} - {"send", "wait"}
+    assert decided <= outcomes
+    assert set(get_args(WriteResult.model_fields["outcome"].annotation)) <= outcomes
+    assert set(OUTCOMES) == outcomes
 
 
 # --- reserved before it is sent ---------------------------------------------------------------------
@@ -179,10 +192,13 @@ async def test_every_write_accepted_by_sipsim_is_done_audited_and_guarded(varian
         assert again["outcome"] == "duplicate"
         assert len(rings(sandbox)) == 1
         lines = [json.loads(line) for line in log.read_text().splitlines()]
-        assert [line["outcome"] for line in lines] == ["done"] * len(WRITE_CALLS) + ["duplicate"]
+        assert [line["outcome"] for line in lines] == ["sending", "done"] * len(WRITE_CALLS) + ["duplicate"]
         assert all(line["request"]["method"] in ("POST", "PATCH", "DELETE") for line in lines)
+        sent, done = lines[:-1:2], lines[1:-1:2]  # each attempt, written before its request left, then its outcome
+        assert [line["attempt"] for line in sent] == [line["attempt"] for line in done]
+        assert len({line["attempt"] for line in sent}) == len(WRITE_CALLS)
         if variant in ("standard", "write_null", "write_message"):
-            assert all(line["request_id"] for line in lines[:-1])
+            assert all(line["request_id"] for line in done)
     finally:
         sandbox.stop()
 
@@ -266,14 +282,15 @@ async def test_the_audit_log_shows_the_resolved_request(sandbox, tmp_path):
     sales = next(p for p in sandbox.data.phones if p["name"] == "Sales")
     async with connect(sandbox, confirm_writes="host", audit_log=str(log)) as (client, _):
         await client.call_tool("start_call", RING)
-    [line] = [json.loads(text) for text in log.read_text().splitlines()]
-    assert line["arguments"] == RING
-    assert line["request"] == {
-        "method": "POST",
-        "path": "/calls",
-        "body": {"phone_id": sales["id"], "number": "+33612345678"},
-    }
-    assert line["outcome"] == "done" and line["request_id"]
+    before, after = [json.loads(text) for text in log.read_text().splitlines()]
+    for line in (before, after):
+        assert line["arguments"] == RING
+        assert line["request"] == {
+            "method": "POST",
+            "path": "/calls",
+            "body": {"phone_id": sales["id"], "number": "+33612345678"},
+        }
+    assert before["outcome"] == "sending" and after["outcome"] == "done" and after["request_id"]
 
 
 # --- tokens never reach the model ----------------------------------------------------------------
@@ -333,7 +350,7 @@ async def test_confirmations_waiting_on_a_refused_identical_write_send_it_once_m
     outcomes: list[str] = []
 
     async def confirm() -> None:
-        code, _ = gate.codes.issue("start_call", RING, resolved.fingerprint)
+        code, _ = gate.codes.issue(":start_call", RING, resolved.fingerprint, await store.generation())
         try:
             outcomes.append((await gate.run(resolved, None, code, send, StartedCall)).outcome)
         except SipsimAPIError:

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 #: A cached token is used until this many seconds before it expires.
 EXPIRY_MARGIN = 60.0
+#: How long after it expires a token is still scrubbed from output (SIPSIM may echo it late; then it is gone).
+TOKEN_SCRUBBED_AFTER = 86_400.0
 
 _OAUTH_HINTS = {
     "invalid_client": "Check SIPSIM_CLIENT_ID and SIPSIM_CLIENT_SECRET against your API integration in the "
@@ -152,7 +154,7 @@ class TokenProvider:
                 status=200,
             ) from None
         value = body.access_token.get_secret_value()
-        REDACTOR.add(value)
+        REDACTOR.add(value, lifetime=body.expires_in + TOKEN_SCRUBBED_AFTER)
         granted = frozenset(body.scope.split()) if body.scope is not None else scopes
         logger.debug("Got a token for %s (expires in %s s)", " ".join(sorted(granted)), body.expires_in)
         return AccessToken(value=value, scopes=granted, expires_at=sent_at + body.expires_in)

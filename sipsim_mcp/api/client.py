@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from functools import cache, cached_property
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
@@ -171,11 +172,39 @@ class SipsimClient:
 
         Where the docs disagree on the scope (`calls.create` or `calls.write`), a 403 (or a scope SIPSIM does
         not grant) with one configured scope leads to one try with the other: nothing was done the first time.
+        A write that takes longer than `write_deadline` in all is abandoned (SipsimAPIError without a status).
+        A redirect is an error: SIPSIM's API does not redirect, so it names a wrong URL or a login page.
         """
         self.scope_for(endpoint)
-        choices = [scope for scope in endpoint.scopes if scope in self.settings.scopes]
         path = endpoint.render(**(path_params or {}))
         query = encode_query(params or {})
+        if endpoint.method == "GET":
+            return await self._scoped(endpoint, path, query, json_body, items)
+        with anyio.move_on_after(self.write_deadline):
+            return await self._scoped(endpoint, path, query, json_body, items)
+        raise SipsimAPIError(
+            method=endpoint.method,
+            path=path,
+            status=None,
+            errors=[f"SIPSIM did not answer within {self.write_deadline:g} s (SIPSIM_TIMEOUT, the whole request)"],
+        )
+
+    @property
+    def write_deadline(self) -> float:
+        """Seconds a write may take in all (token, connect, send and the whole answer): after it, the request is
+        abandoned and its outcome unknown. A read's deadline is per step (each connect, write or read)."""
+        return self.settings.timeout
+
+    async def _scoped(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        query: dict[str, str],
+        json_body: Any,
+        items: type[SipsimModel] | None,
+    ) -> ApiResponse:
+        """The request, with the next configured scope when SIPSIM refused the first (see `request`)."""
+        choices = [scope for scope in endpoint.scopes if scope in self.settings.scopes]
         for index, scope in enumerate(choices):
             last = index == len(choices) - 1
             try:
@@ -281,7 +310,7 @@ class SipsimClient:
     def _decode(
         self, response: httpx.Response, method: str, path: str, items: type[SipsimModel] | None = None
     ) -> ApiResponse:
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise self._error(response, method, path)
         request_id = _header_request_id(response)
         if response.status_code == 204 or not response.content:

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .redact import REDACTOR
+
 DEFAULT_API_URL = "https://app.sipsim.com/api/v2"
 DEFAULT_TOKEN_URL = "https://app.sipsim.com/oauth/token"
 
@@ -103,10 +105,20 @@ class Settings(BaseSettings):
     )
     state_url: str | None = Field(
         None,
-        description="redis://host:port/db of a Redis shared by every replica: single use of confirmation codes, "
-        "the duplicate guard and the shared secret survive restarts and hold across processes (default: in memory)",
+        description="Where single use of confirmation codes, the duplicate guard and the shared secret are kept: "
+        "unset, the embedded store in SIPSIM_STATE_DIR (every process on this machine, across restarts); "
+        "redis://host:port/db for processes on several machines; memory:// for this process only",
     )
-    audit_log: Path | None = Field(None, description="Append one JSON line per write attempt to this file")
+    state_dir: Path | None = Field(
+        None,
+        description="Directory of the embedded state store and the default audit log "
+        "(default: $XDG_STATE_HOME/sipsim-mcp, else ~/.local/state/sipsim-mcp)",
+    )
+    audit_log: Path | Literal["off"] | None = Field(
+        None,
+        description="File to append one JSON line to before and after each write (default: audit.jsonl in "
+        "SIPSIM_STATE_DIR); off: no audit log",
+    )
     timezone: str = Field("UTC", description="IANA time zone for relative time windows (e.g. Europe/Paris)")
     default_region: str | None = Field(
         None, description="ISO 3166 country code for phone numbers written without a country code (e.g. FR)"
@@ -273,8 +285,11 @@ class Settings(BaseSettings):
     @field_validator("state_url")
     @classmethod
     def _state_url(cls, value: str | None) -> str | None:
-        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("SIPSIM_STATE_URL must be a Redis URL: redis://host:6379/0 (or rediss://, unix://)")
+        if value and value != "memory://" and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                "SIPSIM_STATE_URL must be a Redis URL (redis://host:6379/0, rediss://, unix://) or memory://; "
+                "leave it unset for the embedded store"
+            )
         return value
 
     @field_validator("webhook_path")
@@ -296,6 +311,11 @@ class Settings(BaseSettings):
                 "SIPSIM_EVENTS_URL must be sqlite:///absolute/path/events.sqlite3, redis://host:6379/0 or memory:"
             )
         return value
+
+    @field_validator("audit_log", mode="before")
+    @classmethod
+    def _audit_off(cls, value: Any) -> Any:
+        return "off" if isinstance(value, str) and value.strip().lower() in ("off", "false", "none", "no") else value
 
     @field_validator("timezone")
     @classmethod
@@ -384,7 +404,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment (plus explicit overrides); invalid values become one readable ConfigError."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -394,3 +414,5 @@ def load_settings(**overrides: Any) -> Settings:
                 message = f"SIPSIM_{field.upper()}: {message}"
             problems.append(message)
         raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None
+    REDACTOR.add_settings(settings)
+    return settings

@@ -1,33 +1,92 @@
-"""Keeps secrets out of log lines: the client secret and every access token are scrubbed."""
+"""The one redaction of every text a person or model sees: tool results and errors, logs at every level,
+`doctor` (plain, `--json`, `--probe`), the audit log and HTTP error pages.
+
+Known secrets are replaced wherever they appear, in the forms an echo takes: as sent, URL-encoded (a
+redirect's query), JSON-escaped, and the client's `Basic` credentials. The secrets are the settings'
+(client secret, `SIPSIM_CONFIRM_KEY`, `SIPSIM_MCP_AUTH_TOKEN`, a Redis password), registered when the
+settings are loaded, and each access token as it arrives. Credentials nobody registered are caught by
+their shape: the value after `Bearer`, after a long `Basic`, and after `client_secret`, `access_token`,
+`refresh_token` or `password` as a key.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import re
 import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus, urlsplit
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 REDACTED = "[redacted]"
 
+#: Credentials by their shape: (words one of which must be in the text for the pattern to run, pattern).
+_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
+    (("earer", "EARER"), re.compile(r"(?i)\b(bearer)((?:\s|%20|\+)+)[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1\2{REDACTED}"),
+    (("asic", "ASIC"), re.compile(r"(?i)\b(basic)((?:\s|%20|\+)+)[A-Za-z0-9+/]{16,}={0,2}"), rf"\1\2{REDACTED}"),
+    (
+        ("secret", "SECRET", "token", "TOKEN", "assword", "ASSWORD"),
+        re.compile(
+            r"(?i)\b(client_secret|access_token|refresh_token|id_token|password)"
+            r"((?:\\?[\"'])?\s*(?:[:=]|%3D)\s*(?:\\?[\"'])?)([^\s\"'&,;}\\<>]+)"
+        ),
+        rf"\1\2{REDACTED}",
+    ),
+)
+
 
 class Redactor:
-    """A set of secret strings and a way to scrub them from text."""
+    """The secrets to scrub, and the scrubbing."""
 
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._secrets: dict[str, float] = {}  # each form of each secret -> until when it is scrubbed
+        self._order: list[str] = []  # longest first: a secret inside another is scrubbed with it
         self._lock = threading.Lock()
+        self._clock = clock
 
-    def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 4:
-            with self._lock:
-                self._secrets.add(secret)
+    def add(self, secret: str | None, *, lifetime: float | None = None) -> None:
+        """Scrub `secret` (and its encoded forms) from now on: for `lifetime` seconds when given (an access
+        token, long after it expired and can no longer be sent), else for as long as the process lives."""
+        if not secret or len(secret) < 4:
+            return
+        now = self._clock()
+        until = float("inf") if lifetime is None else now + lifetime
+        forms = {secret, quote(secret), quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+        forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+        with self._lock:
+            kept = {form: end for form, end in self._secrets.items() if end >= now}
+            for form in forms:
+                kept[form] = max(until, kept.get(form, 0.0))
+            self._secrets, self._order = kept, sorted(kept, key=len, reverse=True)
+
+    def add_settings(self, settings: Settings) -> None:
+        """Every secret a configuration holds."""
+        for value in (settings.client_secret, settings.confirm_key, settings.mcp_auth_token):
+            self.add(value.get_secret_value() if value is not None else None)
+        if settings.client_id and settings.client_secret:
+            pair = f"{settings.client_id}:{settings.client_secret.get_secret_value()}"
+            self.add(base64.b64encode(pair.encode()).decode())
+        if settings.state_url:
+            self.add(urlsplit(settings.state_url).password)
 
     def scrub(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        """`text` with every known secret and every credential-shaped value replaced by `[redacted]`."""
+        for secret in self._order:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        for triggers, pattern, replacement in _SHAPES:
+            if any(word in text for word in triggers):
+                text = pattern.sub(replacement, text)
         return text
 
 
-#: The process-wide redactor: the token provider registers the secret and each token it receives.
+#: The process-wide redactor: the settings and the token provider register what it scrubs.
 REDACTOR = Redactor()
 
 
@@ -44,6 +103,9 @@ class RedactingFilter(logging.Filter):
             message += "\n" + logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
             record.exc_text = None
+        if record.stack_info:
+            message += "\n" + record.stack_info
+            record.stack_info = None
         record.msg = self._redactor.scrub(message)
         record.args = None
         return True

@@ -169,7 +169,10 @@ def setup_server(exc: ConfigError, settings: Settings | None, *, bundle: bool = 
 
 def check_workers(args: argparse.Namespace, settings: Settings) -> None:
     """Several worker processes serve like replicas: only stateless, and only with a state store they
-    share (each write guard must see every worker's codes and writes), unless nothing is written."""
+    share (each write guard must see every worker's codes and writes; the embedded store and Redis are
+    shared, memory is not), unless nothing is written."""
+    from ..state import MEMORY_URL
+
     workers = args.workers
     if workers == 1:
         return
@@ -178,12 +181,12 @@ def check_workers(args: argparse.Namespace, settings: Settings) -> None:
             f"--workers {workers} needs --stateless: an MCP session lives in the worker process that opened it, "
             "and its client's next request may reach another worker. Add --stateless (each request stands alone)."
         )
-    if not settings.state_url and not settings.read_only:
+    if settings.state_url == MEMORY_URL and not settings.read_only:
         raise ConfigError(
-            f"--workers {workers} needs SIPSIM_STATE_URL, a Redis every worker shares: without it each worker "
-            "keeps its own record of used confirmation codes and of writes in flight, so one code could be used "
-            "once per worker and one call could ring twice. Start Redis and set "
-            "SIPSIM_STATE_URL=redis://127.0.0.1:6379/0, or set SIPSIM_READ_ONLY=true to serve reads only."
+            f"--workers {workers} needs a state store every worker shares, and SIPSIM_STATE_URL=memory:// keeps "
+            "state in each process: each worker would keep its own record of used confirmation codes and of "
+            "writes in flight, so one code could be used once per worker and one call could ring twice. Unset "
+            "SIPSIM_STATE_URL (the embedded store is shared by the workers), or set SIPSIM_READ_ONLY=true."
         )
 
 
@@ -300,7 +303,7 @@ def parser() -> argparse.ArgumentParser:
         type=_count,
         default=1,
         metavar="N",
-        help="HTTP: serve in N processes on one port, to use N cores (needs --stateless and SIPSIM_STATE_URL)",
+        help="HTTP: serve in N processes on one port, to use N cores (needs --stateless)",
     )
     commands = main.add_subparsers(dest="command", metavar="{sandbox,receive,doctor}")
     sandbox = commands.add_parser(

@@ -4,9 +4,13 @@ which tools are offered (and why the others are not), and whether the API answer
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sys
 import time
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import anyio
 from pydantic import BaseModel, Field
@@ -17,9 +21,11 @@ from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings, load_settings
 from ..api.errors import SipsimError, TokenError
 from ..api.models import Account
+from ..api.redact import REDACTOR
+from ..mcp.confirm import unresolved
 from ..mcp.server import availability
 from ..mcp.signin import check_sign_in
-from ..mcp.state import StoreUnavailable, open_store
+from ..state import StoreUnavailable, open_store, state_directory
 from .demo import demo_environment, demo_settings
 from .probe import ProbeReport, render_probe
 from .probe import probe as probe_api
@@ -108,18 +114,58 @@ async def _api(api: SipsimClient, settings: Settings, report: Report) -> None:
 
 
 async def _state(settings: Settings, report: Report) -> None:
-    """The store the write guards share: writes are refused while it cannot be reached."""
+    """The store the write guards share, named and tried (read and written): writes are refused without it."""
+    store = None
     try:
-        store = open_store(settings.state_url)
-        try:
-            await store.check()
-        finally:
-            await store.aclose()
+        store = open_store(settings)
+        await store.check()
+        generation = await store.generation()
     except StoreUnavailable as exc:
-        report.add("state", "fail", f"{exc}: writes would be refused (reads still work). Check SIPSIM_STATE_URL.")
+        where = "SIPSIM_STATE_URL" if settings.state_url else "SIPSIM_STATE_DIR (or SIPSIM_STATE_URL)"
+        report.add("state", "fail", f"{exc}: writes would be refused (reads still work). Check {where}.")
         return
-    shared = "" if settings.state_url else "; set SIPSIM_STATE_URL to share it between replicas or --workers"
-    report.add("state", "ok", f"write guards {store.description}{shared}")
+    finally:
+        if store is not None:
+            await store.aclose()
+    report.add("state", "ok", f"{store.description}, shared by {store.reach} (generation {generation})")
+
+
+async def _audit(settings: Settings, report: Report) -> None:
+    """The audit log: where it is, whether it can be written, and the writes whose outcome is unknown."""
+    if settings.audit_log == "off":
+        report.add("audit", "warn", "off (SIPSIM_AUDIT_LOG=off): writes are sent with no record of them")
+        return
+    path = settings.audit_log or state_directory(settings.state_dir) / "audit.jsonl"
+    folder = next((parent for parent in (path, *path.parents) if parent.exists()), None)
+    if folder is None or not os.access(folder, os.W_OK):
+        report.add("audit", "fail", f"{path} cannot be written: writes would be refused. Check SIPSIM_AUDIT_LOG.")
+        return
+    now = time.time()
+    unknown = await anyio.to_thread.run_sync(
+        lambda: unresolved(path, since=now - AUDIT_DAYS * 86_400, settled_before=now - settings.timeout - 10)
+    )
+    if not unknown:
+        report.add("audit", "ok", f"{path}; no write of unknown outcome in the last {AUDIT_DAYS} days")
+        return
+    zone = ZoneInfo(settings.timezone)
+    listed = "; ".join(_unknown_write(line, zone) for line in unknown[-5:])
+    report.add(
+        "audit",
+        "warn",
+        f"{len(unknown)} write(s) of the last {AUDIT_DAYS} days have an unknown outcome (SIPSIM did not answer, or "
+        f"the server stopped mid-request): {listed}. Check each with a read tool (list_calls for a call) before "
+        f"doing it again. Audit log: {path}",
+    )
+
+
+AUDIT_DAYS = 7
+
+
+def _unknown_write(line: dict[str, Any], zone: ZoneInfo) -> str:
+    when = datetime.fromisoformat(line["time"].replace("Z", "+00:00")).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    request = line.get("request") or {}
+    body = json.dumps(request.get("body"), ensure_ascii=False) if request.get("body") else ""
+    return f"{when} {line.get('tool')} {request.get('method', '')} {request.get('path', '')} {body}".rstrip()
 
 
 async def diagnose(settings: Settings, report: Report | None = None, *, probe: bool = False) -> Report:
@@ -151,6 +197,7 @@ async def diagnose(settings: Settings, report: Report | None = None, *, probe: b
     )
     if report.tools.enabled and not settings.read_only:
         await _state(settings, report)
+        await _audit(settings, report)
     try:
         client_id, _ = settings.require_credentials()
     except ConfigError as exc:
@@ -204,5 +251,6 @@ def run_doctor(*, demo: bool, as_json: bool, probe: bool = False) -> int:
         anyio.run(main)
     except ConfigError as exc:
         report.add("configuration", "fail", str(exc))
-    sys.stdout.write((report.model_dump_json(indent=2) if as_json else render(report)) + "\n")
+    text = report.model_dump_json(indent=2) if as_json else render(report)
+    sys.stdout.write(REDACTOR.scrub(text) + "\n")  # SIPSIM may have echoed a secret or token in any detail
     return 0 if report.ok else 1

@@ -1,14 +1,18 @@
 """Names instead of ids: phone lines, tags and employees resolved from what people call them.
 
 A reference is an id, a line's extension, or a name: exact (case- and accent-insensitive) first, then a
-unique partial match. Ambiguous and unknown names fail with the candidates listed. Lists are cached
-for a few minutes. SIPSIM documents no employee endpoint, so employees are learned from recent calls
-(INFERRED: the `employee_id` / `employee_name` fields of calls), and "me" (a signed-in person) is matched
-to an employee by the policy's table of addresses or by full name: the API gives employees no email.
+unique partial match. Ambiguous and unknown names fail with the candidates listed. Reads use lists cached
+for CACHE_SECONDS (each server process has its own, so a rename reaches them all within that time); a
+write resolves its names from lists read anew (`Directory.fresh`), at its preview and again at its
+confirmation, so it never acts on a name that points elsewhere now. SIPSIM documents no employee endpoint,
+so employees are learned from recent calls (INFERRED: the `employee_id` / `employee_name` fields of calls),
+and "me" (a signed-in person) is matched to an employee by the policy's table of addresses or by full name:
+the API gives employees no email.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -25,7 +29,7 @@ from .identity import Identity
 
 T = TypeVar("T")
 
-CACHE_SECONDS = 300.0
+CACHE_SECONDS = 30.0
 EMPLOYEE_SCAN_DAYS = 90
 EMPLOYEE_SCAN_CALLS = 5000
 
@@ -102,21 +106,42 @@ def employee_label(employee: Employee) -> str:
 
 
 class _Cached(Generic[T]):
-    """A list loaded on demand and kept for CACHE_SECONDS (or reloaded when asked for fresh)."""
+    """A list loaded on demand and kept for `seconds` (or reloaded when asked for fresh); a list it loads
+    also refreshes the `shared` one it was made from (see `Directory.fresh`)."""
 
-    def __init__(self, load: Callable[[], Awaitable[list[T]]], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[list[T]]],
+        clock: Callable[[], float],
+        seconds: float = CACHE_SECONDS,
+        shared: _Cached[T] | None = None,
+    ) -> None:
         self._load = load
         self._clock = clock
+        self._seconds = seconds
+        self._shared = shared
         self._value: list[T] | None = None
         self._at = 0.0
 
     async def get(self, fresh: bool = False) -> list[T]:
-        if fresh or self._value is None or self._clock() - self._at >= CACHE_SECONDS:
-            self._value, self._at = await self._load(), self._clock()
+        if fresh or self._value is None or self._clock() - self._at >= self._seconds:
+            self.set(await self._load())
+        assert self._value is not None
         return self._value
+
+    def set(self, value: list[T]) -> None:
+        self._value, self._at = value, self._clock()
+        if self._shared is not None:
+            self._shared.set(value)
 
     def clear(self) -> None:
         self._value = None
+        if self._shared is not None:
+            self._shared.clear()
+
+    def fresh(self) -> _Cached[T]:
+        """A list for one call: loaded anew on first use, then kept for that call."""
+        return _Cached(self._load, self._clock, float("inf"), self)
 
 
 class Directory:
@@ -134,6 +159,13 @@ class Directory:
         self._lines = _Cached(lambda: _collect(api.items(ep.LIST_PHONES, Phone)), clock)
         self._tags = _Cached(lambda: _collect(api.items(ep.LIST_TAGS, Tag)), clock)
         self._employees = _Cached(self._scan_employees, clock)
+
+    def fresh(self) -> Directory:
+        """A directory for one write: each list read anew on first use (then kept for that call only), and
+        what it reads, or forgets, is this directory's too."""
+        view = copy.copy(self)
+        view._lines, view._tags = self._lines.fresh(), self._tags.fresh()
+        return view
 
     async def lines(self, fresh: bool = False) -> list[Phone]:
         """Every line (from the cache unless `fresh`)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
 from ..api.redact import REDACTOR
 from ..api.shaping import RESULT_CAP, to_json
+from ..state import StoreUnavailable
 from ..tools.base import Runtime, ToolContext, ToolSpec, WritePlan
 from ..tools.text import TEXT_RULES
 from ..tools.views import tool_meta
@@ -48,7 +48,6 @@ from .confirm import ConfirmForm, excerpt
 from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
 from .render import render
 from .schemas import Schema, lean_input
-from .state import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -366,12 +365,11 @@ class ToolRuntime:
         if not can_elicit(ctx):
             return None, None
         try:
-            ask = await self.gate.should_ask(resolved)
+            question = await self.gate.ask(resolved)
         except StoreUnavailable as exc:
             raise ToolError(STORE_DOWN.format(problem=exc)) from None
-        if not ask:
+        if question is None:
             return None, None
-        question = resolved.question
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:  # a live form, on the handshake era's back-channel
             live = await ctx.session.elicit_form(question, FORM_SCHEMA, related_request_id=ctx.request_id)
             return approval_of(live), None
@@ -381,7 +379,7 @@ class ToolRuntime:
             return approval_of(answer), asked.id
         form = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=FORM_SCHEMA))
         # The state goes out sealed by the SDK's request-state boundary, and comes back checked and unsealed.
-        state = Asked(Asked.digest(question), secrets.token_urlsafe(16)).encode()
+        state = Asked(Asked.digest(question), self.gate.round_trip()).encode()
         return InputRequiredResult(input_requests={FORM_KEY: form}, request_state=state)
 
 

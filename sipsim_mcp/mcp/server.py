@@ -9,7 +9,7 @@ from functools import cache
 
 import anyio
 from mcp.server import Server
-from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateBoundary, RequestStateSecurity
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.types import ListToolsResult
@@ -23,13 +23,12 @@ from ..language.directory import Directory
 from ..tools.base import Runtime, ToolSpec
 from ..tools.inventory import TOOLS, TOOLS_BY_NAME
 from ..tools.views import apps_extension
-from .confirm import AuditLog, ConfirmationCodes, SharedSecrets
 from .gate import WriteGate
 from .prompts import Prompts
+from .redaction import RedactAnswers
 from .register import ToolRuntime, build_tools
 from .resources import Resources
 from .schemas import Schema, lean_output
-from .state import open_store
 
 NAME = "sipsim"
 INSTRUCTIONS = """\
@@ -44,27 +43,6 @@ list_calls returns 20 rows a page; continue with page= only when the rows themse
 prompt from the client or, when a preview with a confirmation_code comes back, after you show them the \
 preview. Never invent or reuse a code, and never confirm on the user's behalf.
 - An error says what was wrong and what to do next; follow it rather than retrying blindly."""
-
-
-class SharedCodec:
-    """Seals the 2026-07-28 `requestState` of confirmation forms under a key every replica shares
-    (derived from SIPSIM_CONFIRM_KEY, or kept in the state store), so a form answered on one replica
-    completes on any other. The key is fetched on first use."""
-
-    def __init__(self, key: Callable[[], bytes]) -> None:
-        self._key = key
-        self._codec: AESGCMRequestStateCodec | None = None
-
-    def _inner(self) -> AESGCMRequestStateCodec:
-        if self._codec is None:
-            self._codec = AESGCMRequestStateCodec([self._key()])
-        return self._codec
-
-    def seal(self, payload: bytes) -> str:
-        return self._inner().seal(payload)
-
-    def unseal(self, token: str) -> bytes:
-        return self._inner().unseal(token)
 
 
 def availability(settings: Settings) -> dict[str, str | None]:
@@ -124,6 +102,7 @@ class SipsimServer(Server):
         self.extensions.update(resources.extensions)
         # Seals and checks the requestState of 2026-07-28 confirmation forms (expiry, request, audience).
         self.middleware.append(RequestStateBoundary(security, default_audience=NAME))
+        self.middleware.append(RedactAnswers())  # no secret SIPSIM echoed in any answer
 
     def serve_stdio(self) -> None:
         """Serve on stdin/stdout until the client closes them."""
@@ -148,15 +127,7 @@ def build_server(
     api = api or SipsimClient(settings)
     clock = now or settings.clock()
     runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
-    store = open_store(settings.state_url)
-    shared = SharedSecrets(settings.confirm_key.get_secret_value() if settings.confirm_key else None, store)
-    gate = WriteGate(
-        store=store,
-        codes=ConfirmationCodes(lambda: shared.key("confirmation codes")),
-        audit=AuditLog(settings.audit_log),
-        mode=settings.confirm_writes,
-        wait_seconds=settings.timeout + 10,
-    )
+    gate = WriteGate.configured(settings)
     specs = enabled_tools(reasons)
     tools = ToolRuntime(
         tools={spec.name: spec for spec in specs},
@@ -172,7 +143,7 @@ def build_server(
         resources=Resources(runtime if setup_problem is None else None, apps_extension(views) if views else None),
         prompts=Prompts(runtime if setup_problem is None else None),
         instructions=f"NOT SET UP: {setup_problem}\n\n{INSTRUCTIONS}" if setup_problem else INSTRUCTIONS,
-        security=RequestStateSecurity(codec=SharedCodec(lambda: shared.key("request state"))),
+        security=RequestStateSecurity(codec=gate.form_codec),
     )
 
 

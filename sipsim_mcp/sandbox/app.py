@@ -10,12 +10,13 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .config import ALL_SCOPES, ordered_scopes
@@ -186,6 +187,43 @@ def _fault_response(fault: Fault, path: str) -> Response:
     return error_response(status, list(fault.errors or ["Simulated failure"]), path, fault.headers)
 
 
+def _echo(state: SandboxState, request: Request, raw: bytes, status: int) -> Response:
+    """What a gateway that echoes credentials answers: the Authorization header, the bearer token and the
+    client secret (the one sent to the token endpoint, else the configured client's) in the error body, in
+    headers, and in the Location of a redirect (a 3xx status)."""
+    authorization = request.headers.get("authorization", "")
+    token = _bearer(request) or ""
+    form = dict(parse_qsl(raw.decode("utf-8", "replace"))) if raw else {}
+    secret = form.get("client_secret") or (state.config.clients[0].client_secret if state.config.clients else "")
+    errors = [
+        f"Rejected: Authorization: {authorization}",
+        f"token {token} is not valid here",
+        f"client_secret={secret} (client {form.get('client_id', 'demo')})",
+    ]
+    headers = {
+        "X-Debug-Authorization": authorization,
+        "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{token} was refused"',
+        "X-Debug-Secret": quote(secret, safe=""),
+    }
+    if 300 <= status < 400:
+        query = urlencode({"client_secret": secret, "access_token": token, "auth": authorization})
+        headers["Location"] = f"https://login.sipsim.invalid/sso?{query}"
+    body = {"status": status, "errors": errors, "access_token": token, "client_secret": secret}
+    return json_response(body, status, headers)
+
+
+def _dripping(response: Response, seconds: float) -> Response:
+    """`response` sent one byte every `seconds` (its status and headers at once)."""
+
+    async def drip() -> AsyncIterator[bytes]:
+        for byte in response.body:
+            await asyncio.sleep(seconds)
+            yield bytes([byte])
+
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return StreamingResponse(drip(), status_code=response.status_code, headers=headers)
+
+
 async def _client_left_during(request: Request, delay: float) -> bool:
     """Sleep ``delay`` seconds; True (at once) if the client disconnects meanwhile."""
 
@@ -213,6 +251,8 @@ async def _handle(state: SandboxState, request: Request) -> Response:
         if fault.delay > 0 and await _client_left_during(request, fault.delay):
             # Gave up waiting (client timeout): log it as nginx does, 499 Client Closed Request.
             response = Response(b"", status_code=CLIENT_CLOSED_REQUEST)
+        elif fault.echo:
+            response = _echo(state, request, raw, fault.status or 401)
         elif fault.status is not None or fault.malformed:
             response = _fault_response(fault, path)
         else:
@@ -231,6 +271,8 @@ async def _handle(state: SandboxState, request: Request) -> Response:
             logger.exception("sandbox handler failed on %s %s", method, path)
             response = error_response(500, ["Internal server error"], path)
         response.headers.update(extra_headers)
+    if fault is not None and fault.drip > 0:
+        response = _dripping(response, fault.drip)
     content_type = request.headers.get("content-type")
     state._log(
         LoggedRequest(

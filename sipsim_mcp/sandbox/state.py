@@ -19,7 +19,9 @@ from .variants import Variant, parse_variants
 
 @dataclass
 class Fault:
-    """A scripted failure: the next ``times`` matching requests get it."""
+    """A scripted failure: the next ``times`` matching requests get it. A ``drip`` answer comes after the
+    request took effect; an ``echo`` (a misconfigured gateway) answers ``status`` (default 401) echoing the
+    Authorization header, the bearer token and the client's secret."""
 
     method: str | None = None
     path: str = ""
@@ -29,6 +31,8 @@ class Fault:
     malformed: bool = False
     errors: list[str] | None = None
     times: int = 1
+    drip: float = 0.0  # handled as usual, then answered one byte every `drip` seconds
+    echo: bool = False  # answered with the credentials it saw, in the body, headers and (3xx) the redirect
 
     def matches(self, method: str, path: str) -> bool:
         """Unspent, same method (or any) and path prefix."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast, get_args
 from zoneinfo import ZoneInfo
 
 from mcp.types import ToolAnnotations
@@ -54,6 +55,10 @@ class ToolContext:
     def settings(self) -> Settings:
         return self.runtime.settings
 
+    def resolving_anew(self) -> ToolContext:
+        """This context with names resolved from lists read anew (a write's, at each call)."""
+        return replace(self, runtime=replace(self.runtime, directory=self.runtime.directory.fresh()))
+
     def zone(self, name: str | None) -> ZoneInfo:
         return parse_timezone(name, default=self.settings.timezone)
 
@@ -93,14 +98,27 @@ class PlannedRequest(Compact):
     body: dict[str, Any] | None = None
 
 
+#: What became of a write, as a write tool's result, the audit log and the write gate name it.
+Answered = Literal["done", "preview", "declined", "cancelled", "duplicate"]  # a tool's result says these
+Unanswered = Literal["refused", "failed", "unknown", "sending"]  # its error says the first three
+Outcome = Literal[Answered, Unanswered]
+OUTCOMES: dict[str, str] = {
+    "done": "SIPSIM made the change",
+    "preview": "nothing was done yet (see message)",
+    "declined": "the user said no; nothing was done",
+    "cancelled": "the user dismissed the question; nothing was done",
+    "duplicate": "an identical request was just made; its result is returned and nothing was sent again",
+    "refused": "not sent: the confirmation did not hold, or the state store or audit log could not be used",
+    "failed": "SIPSIM refused the request; nothing was done",
+    "unknown": "sent, and whether SIPSIM made the change is not known",
+    "sending": "about to be sent (the audit log's line written before the request leaves)",
+}
+
+
 class WriteResult(Compact, Generic[T]):
     """What a write tool returns: whether it acted, and if so SIPSIM's answer."""
 
-    outcome: Literal["done", "preview", "declined", "cancelled", "duplicate"] = Field(
-        description="done: SIPSIM made the change. preview: nothing was done yet (see message). "
-        "declined/cancelled: the user said no; nothing was done. duplicate: an identical request was just "
-        "made; its result is returned and nothing was sent again."
-    )
+    outcome: Answered = Field(description=". ".join(f"{name}: {OUTCOMES[name]}" for name in get_args(Answered)))
     message: str = Field(description="What happened, and what to do next")
     request: Annotated[PlannedRequest | None, WithJsonSchema({"type": "object"})] = Field(
         None, description="The exact API request (previews)"
@@ -179,9 +197,10 @@ def tool(
 ) -> Callable[[ReadHandler | PlanHandler], ToolSpec]:
     """Declare the handler below as a tool; its docstring is the description a model reads.
 
-    A write tool's handler returns the `WritePlan` for `endpoint`, and says whether it is `destructive` and
-    `idempotent`. `also_needs`: scopes its name lookups need besides the endpoint's. `hints`: the next step
-    a model reads after SIPSIM answers with that HTTP status. `view`: the MCP App resource that draws it.
+    A write tool's handler returns the `WritePlan` for `endpoint` (its names resolved from lists read anew),
+    and says whether it is `destructive` and `idempotent`. `also_needs`: scopes its name lookups need besides
+    the endpoint's. `hints`: the next step a model reads after SIPSIM answers with that HTTP status. `view`:
+    the MCP App resource that draws it.
     """
     if write and (destructive is None or idempotent is None):
         raise TypeError(f"The write tool {name} must say whether it is destructive and idempotent")
@@ -193,7 +212,7 @@ def tool(
             endpoint=endpoint,
             input=input,
             output=output,
-            handler=handler,
+            handler=_names_anew(cast(PlanHandler, handler)) if write else handler,
             write=write,
             destructive=bool(destructive),
             idempotent=True if idempotent is None else idempotent,
@@ -204,3 +223,14 @@ def tool(
         )
 
     return declare
+
+
+def _names_anew(handler: PlanHandler) -> PlanHandler:
+    """A write's handler that resolves names from lists read anew: its preview, and its confirmation (which
+    plans again and sends only the request the preview showed), see what the account holds now."""
+
+    @functools.wraps(handler)
+    async def plan(ctx: ToolContext, args: Any) -> WritePlan:
+        return await handler(ctx.resolving_anew(), args)
+
+    return plan

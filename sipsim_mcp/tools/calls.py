@@ -309,9 +309,9 @@ class TaggedCall(Compact):
     call: CallRow
 
 
-def _tagged(names: TagNames) -> Callable[[ApiResponse], TaggedCall]:
+def _tagged(names: TagNames, zone: ZoneInfo) -> Callable[[ApiResponse], TaggedCall]:
     def finish(response: ApiResponse) -> TaggedCall:
-        return TaggedCall(call=call_row(Call.model_validate(response.data or {}), ZoneInfo("UTC"), tags=names))
+        return TaggedCall(call=call_row(Call.model_validate(response.data or {}), zone, tags=names))
 
     return finish
 
@@ -335,7 +335,7 @@ async def tag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
         summary=f"Add the tag {tag_label(tag)} to call {args.call_id}",
         path_params={"call_id": args.call_id},
         body={"tag_id": tag.id},
-        finish=_tagged(names),
+        finish=_tagged(names, ctx.zone(None)),
     )
 
 
@@ -357,5 +357,5 @@ async def untag_call(ctx: ToolContext, args: CallTagInput) -> WritePlan:
     return WritePlan(
         summary=f"Remove the tag {tag_label(tag)} from call {args.call_id}",
         path_params={"call_id": args.call_id, "tag_id": tag.id},
-        finish=_tagged(names),
+        finish=_tagged(names, ctx.zone(None)),
     )
