@@ -5,6 +5,7 @@ body, codes bound to the resolved request, the hardened confirmation form, and t
 from __future__ import annotations
 
 import json
+import re
 from typing import get_args
 from urllib.parse import urlparse
 
@@ -239,8 +240,7 @@ async def test_a_rename_between_preview_and_confirmation_sends_nothing_and_previ
         lead["name"] = "Lead (old)"
         other = next(t for t in sandbox.data.tags if t["id"] != lead["id"])
         other["name"] = "Lead"
-        await client.call_tool("list_tags", {})  # reloads the names, as after the 5-minute cache
-        again = data(
+        again = data(  # names resolved anew at the confirmation, never from the read cache
             await client.call_tool(
                 "tag_call", {"call_id": call_id, "tag": "Lead", "confirmation_code": preview["confirmation_code"]}
             )
@@ -248,8 +248,90 @@ async def test_a_rename_between_preview_and_confirmation_sends_nothing_and_previ
     assert writes(sandbox) == []
     assert again["outcome"] == "preview"
     assert "request changed since the previous preview" in again["message"]
+    assert f"body.tag_id: {lead['id']} -> {other['id']}" in again["message"]  # what changed
     assert again["request"]["body"] == {"tag_id": other["id"]}
     assert again["confirmation_code"] != preview["confirmation_code"]
+
+
+async def test_after_the_guard_window_a_preview_says_an_earlier_outcome_is_unknown(sandbox):
+    """Within the guard window a repeat is refused; after it, the preview and the form question both say that
+    an identical request's outcome is unknown and how to check, before the user is asked."""
+    sandbox.add_fault(Fault(method="POST", path="/api/v2/calls", status=503, errors=["upstream timeout"]))
+    seen: list[str] = []
+    async with connect(sandbox, confirm_writes="host") as (client, server):
+        first = error_text(await client.call_tool("start_call", RING))
+        within = error_text(await client.call_tool("start_call", RING))
+        server.gate.guard_seconds = 0  # the window has passed (as a minute later)
+        await server.gate.store.delete(server.gate._key(_resolved_ring(sandbox)))
+    async with connect(sandbox) as (client, server):  # the next server process, same store
+        preview = data(await client.call_tool("start_call", RING))
+    async with connect(sandbox, elicitation=answering("decline", seen=seen)) as (client, _):
+        await client.call_tool("start_call", RING)
+    assert "not known whether the change was made" in first
+    assert "outcome is unknown" in within and "list_calls" in within
+    assert preview["outcome"] == "preview"
+    assert "an identical request was sent at 2" in preview["message"] and "its outcome is unknown" in preview["message"]
+    assert "check with list_calls" in preview["message"]
+    assert "its outcome is unknown" in seen[0] and "list_calls" in seen[0]
+    assert len(rings(sandbox)) == 1
+
+
+def _resolved_ring(sandbox) -> Resolved:
+    sales = next(p for p in sandbox.data.phones if p["name"] == "Sales")
+    plan = WritePlan(summary="", finish=lambda r: None, dedupe_key=f"{sales['id']}:+33612345678")  # type: ignore[arg-type]
+    return Resolved("start_call", RING, ep.START_CALL, plan)
+
+
+async def test_write_results_show_times_in_the_servers_zone(sandbox):
+    """SIPSIM_TIMEZONE is Europe/Paris (UTC+1 in November): a preview's expiry and a result's times are in it."""
+    call_id = sandbox.data.calls[-1]["id"]
+    async with connect(sandbox) as (client, _):
+        preview = await client.call_tool("tag_call", {"call_id": call_id, "tag": "Lead"})
+        code = data(preview)["confirmation_code"]
+        tagged = await client.call_tool("tag_call", {"call_id": call_id, "tag": "Lead", "confirmation_code": code})
+    async with connect(sandbox, confirm_writes="host") as (client, _):
+        updated = await client.call_tool("update_phone", {"line": "Support", "voicemail": True})
+    assert data(preview)["expires_at"].endswith("+01:00")
+    assert data(tagged)["result"]["call"]["time"].endswith("+01:00")
+    assert data(updated)["result"]["updated_at"].endswith("+01:00")
+    assert data(updated)["result"]["created_at"].endswith("+02:00")  # in April: summer time
+    assert "times: Europe/Paris" in preview.content[0].text
+    for result in (preview, tagged, updated):  # the text, too, shows no time in UTC
+        assert data(result)["timezone"] == "Europe/Paris"
+        assert not re.search(r"T\d\d:\d\d(:\d\d(\.\d+)?)?Z", result.content[0].text)
+
+
+async def test_a_write_answered_with_a_redirect_is_of_unknown_outcome(sandbox):
+    sandbox.add_fault(Fault(method="POST", path="/api/v2/tags", status=302, headers={"Location": "https://x.invalid/"}))
+    async with connect(sandbox, confirm_writes="host") as (client, _):
+        first = error_text(await client.call_tool("create_tag", {"name": "Redirected"}))
+        again = error_text(await client.call_tool("create_tag", {"name": "Redirected"}))
+    assert "HTTP 302" in first and "not known whether the change was made" in first
+    assert "outcome is unknown" in again
+    assert len(writes(sandbox, "POST", "/api/v2/tags")) == 1
+
+
+async def test_writes_are_refused_when_the_audit_log_cannot_be_written(sandbox, tmp_path):
+    (tmp_path / "not-a-directory").write_text("")
+    async with connect(sandbox, confirm_writes="host", audit_log=str(tmp_path / "not-a-directory" / "a.jsonl")) as (
+        client,
+        _,
+    ):
+        refused = error_text(await client.call_tool("create_tag", {"name": "Unaudited"}))
+        after = error_text(await client.call_tool("create_tag", {"name": "Unaudited"}))
+        tags = data(await client.call_tool("list_tags", {}))
+    assert "audit log" in refused and "Nothing was sent" in refused
+    assert "audit log" in after  # released: not blocked as a duplicate
+    assert writes(sandbox) == [] and tags["tags"]
+
+
+async def test_writes_are_refused_when_the_embedded_store_cannot_be_written(sandbox, tmp_path):
+    (tmp_path / "file").write_text("")
+    async with connect(sandbox, confirm_writes="host", state_dir=str(tmp_path / "file")) as (client, _):
+        refused = error_text(await client.call_tool("create_tag", {"name": "Stateless"}))
+        tags = data(await client.call_tool("list_tags", {}))
+    assert "Writes are refused while the state store" in refused and "SIPSIM_STATE_DIR" in refused
+    assert writes(sandbox) == [] and tags["tags"]
 
 
 @pytest.mark.parametrize("mode", MODES)

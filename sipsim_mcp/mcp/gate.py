@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -190,7 +191,7 @@ class WriteGate:
     mode: Mode
     deadline: float = 30.0  # the API client's total deadline on one write request (SIPSIM_TIMEOUT)
     guard_seconds: float = GUARD_SECONDS
-    zone: tzinfo = timezone.utc  # of the times a result shows (SIPSIM_TIMEZONE)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # of the times a result shows (SIPSIM_TIMEZONE)
     account: str = ""  # the API and client this server writes to: its keys in a store others may share
     secrets: SharedSecrets | None = None
     generation: str = field(default="", init=False)  # the store's, as last read (sealed into forms)
@@ -374,6 +375,7 @@ class WriteGate:
             request=resolved.request,
             confirmation_code=code,
             expires_at=expires.astimezone(self.zone),
+            timezone=self.zone.key,
         )
 
     async def _send(
@@ -426,6 +428,8 @@ class WriteGate:
                 done.result = in_zone(plan.finish(response), self.zone)
             except Exception as exc:  # SIPSIM accepted it: its answer's shape is not the write's outcome
                 unreadable = f"{type(exc).__name__}"
+            else:
+                done.timezone = self.zone.key if _TIME.search(done.result.model_dump_json()) else None
         if unreadable is not None:
             shown = canonical(response.data)
             done.returned = response.data if len(shown) <= 500 else excerpt(shown, 500)
@@ -451,9 +455,13 @@ class WriteGate:
         """Kept as unknown for the guard window (and mentioned by later previews for NOTE_SECONDS)."""
         with anyio.CancelScope(shield=True):
             await self._audit(resolved, "unknown", request_id=request_id, attempt=attempt, detail=detail)
-            entry = json.dumps({"state": "unknown", "at": time.time(), "request_id": request_id})
+            now = time.time()
+            entry = json.dumps({"state": "unknown", "at": now, "request_id": request_id})
             try:
                 await self.store.put(self._key(resolved), entry, self.guard_seconds)
+                sent = json.loads(await self.store.get(self._note(resolved)) or "{}")
+                note = {"at": sent.get("at", now), "deadline": now}  # settled: no longer in flight
+                await self.store.put(self._note(resolved), json.dumps(note), NOTE_SECONDS)
             except StoreUnavailable as exc:
                 logger.error("Outcome unknown, and the duplicate guard could not record it: %s", exc)
 
@@ -518,6 +526,9 @@ def _flat(request: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[f"{prefix}{key}"] = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
     return flat
+
+
+_TIME = re.compile(r'"\d{4}-\d\d-\d\dT\d\d:\d\d')
 
 
 def in_zone(value: Any, zone: tzinfo) -> Any:
