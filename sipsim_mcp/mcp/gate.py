@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -213,7 +214,7 @@ class WriteGate:
             mode=settings.confirm_writes,
             deadline=settings.timeout,
             zone=ZoneInfo(settings.timezone),
-            account=hashlib.sha256(f"{settings.api_url}\n{settings.client_id}".encode()).hexdigest()[:12],
+            account=_account(settings),
             secrets=shared,
         )
 
@@ -491,6 +492,13 @@ class WriteGate:
 
     def _note(self, resolved: Resolved) -> str:
         return f"{self.account}:earlier:{resolved.guard_key}"
+
+
+def _account(settings: Settings) -> str:
+    """Which account a server writes to, as its keys in a store other servers may share: SIPSIM's host and
+    the client (not the port: every run of the demo, on its own port, is the same account)."""
+    host = urlsplit(settings.api_url).hostname or ""
+    return hashlib.sha256(f"{host}\n{settings.client_id}".encode()).hexdigest()[:12]
 
 
 def _state(entry: dict[str, Any] | None) -> Prior:
