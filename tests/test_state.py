@@ -14,12 +14,15 @@ import anyio
 import pytest
 
 from sipsim_mcp.api.config import load_settings
+from sipsim_mcp.app.doctor import diagnose
 from sipsim_mcp.state import MEMORY_URL, StoreUnavailable, open_store, state_directory
 from sipsim_mcp.state.embedded import EmbeddedStore
 from sipsim_mcp.state.memory import MemoryStore
 from sipsim_mcp.state.remote import RedisStore
 
-pytestmark = pytest.mark.anyio
+from .conftest import settings_for
+
+pytestmark = [pytest.mark.anyio, pytest.mark.clock]
 
 RACER = """
 import sys, anyio
@@ -144,3 +147,27 @@ async def test_a_claim_waiting_on_another_process_lock_does_not_stall_the_event_
         group.cancel_scope.cancel()
     holder.close()
     await store.aclose()
+
+
+async def test_doctor_names_the_store_in_use_and_tries_it(shared_sandbox, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    reports = {
+        "embedded": await diagnose(settings_for(shared_sandbox, state_dir=str(tmp_path / "here"))),
+        "memory": await diagnose(settings_for(shared_sandbox, state_url=MEMORY_URL, audit_log="off")),
+        "broken": await diagnose(settings_for(shared_sandbox, state_dir=str(tmp_path / "a-file"))),
+    }
+    checks = {name: {c.name: c for c in report.checks} for name, report in reports.items()}
+    embedded = checks["embedded"]["state"]
+    assert embedded.status == "ok" and f"embedded SQLite at {tmp_path / 'here' / 'state.db'}" in embedded.detail
+    assert "every server process on this machine" in embedded.detail
+    assert checks["embedded"]["audit"].status == "ok" and str(tmp_path / "here" / "audit.jsonl") in (
+        checks["embedded"]["audit"].detail
+    )
+    assert checks["memory"]["state"].status == "ok" and "this process only" in checks["memory"]["state"].detail
+    assert checks["memory"]["audit"].status == "warn" and "SIPSIM_AUDIT_LOG=off" in checks["memory"]["audit"].detail
+    broken = checks["broken"]["state"]
+    assert (
+        broken.status == "fail" and "writes would be refused" in broken.detail and "SIPSIM_STATE_DIR" in broken.detail
+    )
+    assert checks["broken"]["audit"].status == "fail"
+    assert reports["embedded"].ok and not reports["broken"].ok

@@ -188,7 +188,7 @@ class TokenProvider:
         if error in ("invalid_scope", "unauthorized_client") or (error is None and "scope" in detail.lower()):
             hint = f"The scope asked for was {asked}. {hint}"
         return TokenError(
-            REDACTOR.scrub(f"SIPSIM refused the token request ({detail}). {hint}"),
+            REDACTOR.redact(f"SIPSIM refused the token request ({detail}). {hint}"),
             error=error,
             status=response.status_code,
         )

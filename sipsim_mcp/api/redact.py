@@ -4,9 +4,10 @@
 Known secrets are replaced wherever they appear, in the forms an echo takes: as sent, URL-encoded (a
 redirect's query), JSON-escaped, and the client's `Basic` credentials. The secrets are the settings'
 (client secret, `SIPSIM_CONFIRM_KEY`, `SIPSIM_MCP_AUTH_TOKEN`, a Redis password), registered when the
-settings are loaded, and each access token as it arrives. Credentials nobody registered are caught by
-their shape: the value after `Bearer`, after a long `Basic`, and after `client_secret`, `access_token`,
-`refresh_token` or `password` as a key.
+settings are loaded, and each access token as it arrives. In the server's own words (logs, errors,
+`doctor`, the audit log: `redact`), credentials nobody registered are caught by their shape too: the value
+after `Bearer`, after a long `Basic`, and after `client_secret`, `access_token`, `refresh_token` or
+`password` as a key. Account data (a tool's result: `scrub`) keeps such text, which is the account's own.
 """
 
 from __future__ import annotations
@@ -76,10 +77,17 @@ class Redactor:
             self.add(urlsplit(settings.state_url).password)
 
     def scrub(self, text: str) -> str:
-        """`text` with every known secret and every credential-shaped value replaced by `[redacted]`."""
+        """`text` with every known secret replaced by `[redacted]`: for account data (a tool's result), where
+        a value shaped like a credential is the account's own text."""
         for secret in self._order:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        return text
+
+    def redact(self, text: str) -> str:
+        """`text` with every known secret and every credential-shaped value replaced: for the server's own
+        words (logs, errors, `doctor`, the audit log)."""
+        text = self.scrub(text)
         for triggers, pattern, replacement in _SHAPES:
             if any(word in text for word in triggers):
                 text = pattern.sub(replacement, text)
@@ -106,6 +114,6 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             message += "\n" + record.stack_info
             record.stack_info = None
-        record.msg = self._redactor.scrub(message)
+        record.msg = self._redactor.redact(message)
         record.args = None
         return True

@@ -136,8 +136,9 @@ async def _audit(settings: Settings, report: Report) -> None:
         report.add("audit", "warn", "off (SIPSIM_AUDIT_LOG=off): writes are sent with no record of them")
         return
     path = settings.audit_log or state_directory(settings.state_dir) / "audit.jsonl"
-    folder = next((parent for parent in (path, *path.parents) if parent.exists()), None)
-    if folder is None or not os.access(folder, os.W_OK):
+    existing = next((part for part in (path, *path.parents) if part.exists()), None)
+    writable = existing is not None and os.access(existing, os.W_OK) and (existing == path or existing.is_dir())
+    if not writable:
         report.add("audit", "fail", f"{path} cannot be written: writes would be refused. Check SIPSIM_AUDIT_LOG.")
         return
     now = time.time()
@@ -252,5 +253,5 @@ def run_doctor(*, demo: bool, as_json: bool, probe: bool = False) -> int:
     except ConfigError as exc:
         report.add("configuration", "fail", str(exc))
     text = report.model_dump_json(indent=2) if as_json else render(report)
-    sys.stdout.write(REDACTOR.scrub(text) + "\n")  # SIPSIM may have echoed a secret or token in any detail
+    sys.stdout.write(REDACTOR.redact(text) + "\n")  # SIPSIM may have echoed a secret or token in any detail
     return 0 if report.ok else 1

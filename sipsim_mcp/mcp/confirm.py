@@ -177,7 +177,7 @@ class AuditLog:
         }
         if detail:
             line["detail"] = excerpt(detail, 500)
-        text = REDACTOR.scrub(json.dumps({k: v for k, v in line.items() if v is not None}, ensure_ascii=False))
+        text = REDACTOR.redact(json.dumps({k: v for k, v in line.items() if v is not None}, ensure_ascii=False))
         try:
             await anyio.to_thread.run_sync(_append, self.path, text + "\n")
         except OSError as exc:
@@ -209,7 +209,7 @@ def unresolved(path: Path, *, since: float, settled_before: float) -> list[dict[
         with path.open("rb") as handle:
             handle.seek(max(0, path.stat().st_size - TAIL_BYTES))
             lines = handle.read().decode("utf-8", "replace").splitlines()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     sent: dict[str, dict[str, Any]] = {}
     found: list[dict[str, Any]] = []

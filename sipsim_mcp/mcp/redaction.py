@@ -5,6 +5,7 @@ tool's successful result is scrubbed where it is made (`register.result`), so it
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -22,13 +23,15 @@ class RedactAnswers:
         try:
             result = await call_next(ctx)
         except MCPError as exc:
-            message = REDACTOR.scrub(exc.error.message)
+            message = REDACTOR.redact(exc.error.message)
             data = _scrubbed(exc.error.data)
             if message != exc.error.message or data != exc.error.data:
                 raise MCPError(code=exc.error.code, message=message, data=data) from None
             raise
-        if ctx.method in FROM_SIPSIM or (isinstance(result, CallToolResult) and result.is_error):
-            return _scrubbed(result)
+        if isinstance(result, CallToolResult) and result.is_error:
+            return _scrubbed(result, REDACTOR.redact)  # the server's words
+        if ctx.method in FROM_SIPSIM:
+            return _scrubbed(result, REDACTOR.scrub)  # the account's data
         return result
 
 
@@ -37,12 +40,12 @@ class RedactAnswers:
 FROM_SIPSIM = frozenset({"resources/read", "prompts/get", "completion/complete"})
 
 
-def _scrubbed(value: Any) -> Any:
+def _scrubbed(value: Any, scrub: Callable[[str], str] = REDACTOR.redact) -> Any:
     """`value` (a model, JSON data or None) with secrets scrubbed; itself when it held none."""
     if value is None:
         return None
     text = value.model_dump_json(by_alias=True) if isinstance(value, BaseModel) else json.dumps(value)
-    clean = REDACTOR.scrub(text)
+    clean = scrub(text)
     if clean == text:
         return value
     return type(value).model_validate_json(clean) if isinstance(value, BaseModel) else json.loads(clean)
