@@ -2,9 +2,9 @@
 `doctor` (plain, `--json`, `--probe`), the audit log and HTTP error pages.
 
 Known secrets are replaced wherever they appear, in the forms an echo takes: as sent, URL-encoded (a
-redirect's query), JSON-escaped, and the client's `Basic` credentials. The secrets are the settings'
-(client secret, `SIPSIM_CONFIRM_KEY`, `SIPSIM_MCP_AUTH_TOKEN`, a Redis password), registered when the
-settings are loaded, and each access token as it arrives. In the server's own words (logs, errors,
+redirect's query), JSON-escaped, and the client's `Basic` credentials. They are every secret setting (the
+client secret, `SIPSIM_CONFIRM_KEY`, the HTTP transport's credentials) and a Redis password, registered
+when the settings are loaded, and each access token as it arrives. In the server's own words (logs, errors,
 `doctor`, the audit log: `redact`), credentials nobody registered are caught by their shape too: the value
 after `Bearer`, after a long `Basic`, and after `client_secret`, `access_token`, `refresh_token` or
 `password` as a key. Account data (a tool's result: `scrub`) keeps such text, which is the account's own.
@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus, urlsplit
+
+from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -67,9 +69,12 @@ class Redactor:
             self._secrets, self._order = kept, sorted(kept, key=len, reverse=True)
 
     def add_settings(self, settings: Settings) -> None:
-        """Every secret a configuration holds."""
-        for value in (settings.client_secret, settings.confirm_key, settings.mcp_auth_token):
-            self.add(value.get_secret_value() if value is not None else None)
+        """Every secret a configuration holds: each `SecretStr` setting, the client's Basic credentials and a
+        Redis password."""
+        for name in type(settings).model_fields:
+            value = getattr(settings, name)
+            if isinstance(value, SecretStr):
+                self.add(value.get_secret_value())
         if settings.client_id and settings.client_secret:
             pair = f"{settings.client_id}:{settings.client_secret.get_secret_value()}"
             self.add(base64.b64encode(pair.encode()).decode())
