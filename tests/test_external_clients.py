@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ CONFIRM_KEY = "inspector-test-key-0123456789"
 
 
 def inspector(*args: str, **env: str) -> dict:
-    """One MCP Inspector CLI invocation against `sipsim-mcp --demo` over stdio; its JSON output."""
+    """One MCP Inspector CLI invocation against `sipsim-mcp --demo` over stdio; its JSON output. The Inspector
+    passes its server only a few variables (HOME, PATH...): the test's state directory is passed too."""
+    env = {"SIPSIM_STATE_DIR": os.path.join(os.environ["XDG_STATE_HOME"], "sipsim-mcp"), **env}
     options = [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
     result = subprocess.run(
         [str(node_tool("mcp-inspector")), "--cli", *options, sys.executable, "-m", "sipsim_mcp", "--demo", *args],
