@@ -295,9 +295,8 @@ async def test_write_results_show_times_in_the_servers_zone(sandbox):
     assert data(tagged)["result"]["call"]["time"].endswith("+01:00")
     assert data(updated)["result"]["updated_at"].endswith("+01:00")
     assert data(updated)["result"]["created_at"].endswith("+02:00")  # in April: summer time
-    assert "times: Europe/Paris" in preview.content[0].text
+    assert "times: UTC+01:00" in preview.content[0].text
     for result in (preview, tagged, updated):  # the text, too, shows no time in UTC
-        assert data(result)["timezone"] == "Europe/Paris"
         assert not re.search(r"T\d\d:\d\d(:\d\d(\.\d+)?)?Z", result.content[0].text)
 
 

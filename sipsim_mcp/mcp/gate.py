@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -376,7 +375,6 @@ class WriteGate:
             request=resolved.request,
             confirmation_code=code,
             expires_at=expires.astimezone(self.zone),
-            timezone=self.zone.key,
         )
 
     async def _send(
@@ -429,8 +427,6 @@ class WriteGate:
                 done.result = in_zone(plan.finish(response), self.zone)
             except Exception as exc:  # SIPSIM accepted it: its answer's shape is not the write's outcome
                 unreadable = f"{type(exc).__name__}"
-            else:
-                done.timezone = self.zone.key if _TIME.search(done.result.model_dump_json()) else None
         if unreadable is not None:
             shown = canonical(response.data)
             done.returned = response.data if len(shown) <= 500 else excerpt(shown, 500)
@@ -534,9 +530,6 @@ def _flat(request: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[f"{prefix}{key}"] = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
     return flat
-
-
-_TIME = re.compile(r'"\d{4}-\d\d-\d\dT\d\d:\d\d')
 
 
 def in_zone(value: Any, zone: tzinfo) -> Any:

@@ -127,7 +127,6 @@ class WriteResult(Compact, Generic[T]):
         None, description="Pass back as confirmation_code, with identical arguments, once the user agrees"
     )
     expires_at: datetime | None = None
-    timezone: str | None = Field(None, description="The zone of the times shown")
     result: T | None = None
     returned: Any = Field(None, description="SIPSIM's answer as it came, when it could not be read as result")
     note: str | None = None
