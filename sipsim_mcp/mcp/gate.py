@@ -193,7 +193,7 @@ class WriteGate:
     guard_seconds: float = GUARD_SECONDS
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # of the times a result shows (SIPSIM_TIMEZONE)
     account: str = ""  # the API and client this server writes to: its keys in a store others may share
-    secrets: SharedSecrets | None = None
+    shared: SharedSecrets | None = None  # the keys of codes and forms (SIPSIM_CONFIRM_KEY, or the store's)
     generation: str = field(default="", init=False)  # the store's, as last read (sealed into forms)
 
     @classmethod
@@ -214,13 +214,13 @@ class WriteGate:
             deadline=settings.timeout,
             zone=ZoneInfo(settings.timezone),
             account=_account(settings),
-            secrets=shared,
+            shared=shared,
         )
 
     @property
     def form_codec(self) -> SharedCodec:
         """The sealing of confirmation forms' round trips, under this gate's shared secrets."""
-        shared = self.secrets or SharedSecrets(None, self.store)
+        shared = self.shared or SharedSecrets(None, self.store)
         return SharedCodec(lambda: shared.key("request state"))
 
     def round_trip(self) -> str:
