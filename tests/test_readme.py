@@ -30,7 +30,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from .external import CACHE, ROOT, against, framework_python, node_tool, server_env
-from .replicas import Command, free_port
+from .replicas import Command
 
 pytestmark = pytest.mark.external
 
@@ -92,8 +92,8 @@ RUN_ELSEWHERE = {
 }
 NOT_RUN = {
     "export SIPSIM_STATE_URL=redis://10.0.0.5:6379/0": (
-        "a deployment template: sudo apt-get, the operator's own Redis host and public name; "
-        "test_the_workers_block runs the same server with a shared Redis on one machine"
+        "a deployment template: sudo apt-get, the operator's own Redis host and public name; test_once.py and "
+        "test_replicas.py run server processes sharing a real Redis"
     ),
     "sipsim_mcp/            layers are folders": "a folder tree, not a command",
 }
@@ -418,29 +418,23 @@ def test_the_http_lines(sandbox, tmp_path):
     assert without_token.status_code == 401 and "Bearer" in without_token.headers["www-authenticate"]
 
 
+@pytest.mark.clock
 def test_the_workers_block(tmp_path):
-    """README's block for several processes on one machine: a Redis on a free port instead of 6379 (stopped
-    afterwards: the block starts it as a daemon), two workers on a free port instead of 8000. Not rerun under
-    a shifted clock (marker `clock`): the block starts redis-server, which fails under libfaketime."""
-    redis_port = free_port()
-    lines = [line.replace("6379", str(redis_port)) for line in commands(block("--workers 2").text)]
-    start_redis, export, serve = lines
-    assert start_redis.startswith("redis-server") and export.startswith("export SIPSIM_STATE_URL=")
-    try:
-        with Command(
-            lambda port: ["bash", "-c", "\n".join([start_redis, export, "exec " + serve.replace("8000", str(port))])],
-            tmp_path / "workers.log",
-            "README's two workers",
-            cwd=tmp_path,
-            env=shell(),
-        ) as server:
-            names = anyio.run(tools_over_http, f"http://127.0.0.1:{server.port}/mcp")
-            workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
-        assert len(names) == 21
-        assert len(workers.stdout.split()) >= 2
-        assert "in 2 worker processes" in (tmp_path / "workers.log").read_text()
-    finally:
-        subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"], capture_output=True, timeout=30)
+    """README's block for several processes on one machine (they share the embedded state store: nothing else
+    to start), two workers on a free port instead of 8000."""
+    [serve] = commands(block("--workers 2").text)
+    with Command(
+        lambda port: ["bash", "-c", "exec " + serve.replace("8000", str(port))],
+        tmp_path / "workers.log",
+        "README's two workers",
+        cwd=tmp_path,
+        env=shell(),
+    ) as server:
+        names = anyio.run(tools_over_http, f"http://127.0.0.1:{server.port}/mcp")
+        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
+    assert len(names) == 21
+    assert len(workers.stdout.split()) >= 2
+    assert "in 2 worker processes" in (tmp_path / "workers.log").read_text()
 
 
 def test_the_receive_block(tmp_path):
