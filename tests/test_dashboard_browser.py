@@ -86,13 +86,13 @@ def host_script(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`sipsim-mcp --demo --transport http` on a free loopback port, its clock at the tests' NOW (the same
-    data and screenshots on any day); yields its origin."""
+    """`sipsim-mcp --demo --transport http` on a free loopback port, its clock at the tests' NOW and no live
+    calls (the same data and screenshots on any day, however long the tests take); yields its origin."""
     with Command(
         lambda port: [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
         tmp_path_factory.mktemp("origin") / "server.log",
         "the HTTP server",
-        env=server_env(SIPSIM_NOW=NOW.isoformat()),
+        env=server_env(SIPSIM_NOW=NOW.isoformat(), SIPSIM_DEMO_LIVE_RATE="0"),
     ) as server:
         yield f"http://127.0.0.1:{server.port}"
 
