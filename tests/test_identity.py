@@ -15,6 +15,7 @@ from sipsim_mcp.language.directory import Directory, LookupFailed
 from sipsim_mcp.language.identity import Identity, current_identity
 
 from .conftest import NOW, settings_for
+from .mcp_helpers import connect, error_text
 from .test_builders import IN_PROCESS
 
 pytestmark = pytest.mark.anyio
@@ -80,3 +81,28 @@ async def test_me_without_a_mapping_or_an_exact_name_says_why_and_what_to_do(dir
     assert "Cannot tell which SIPSIM employee you (marie@acme.com" in message
     assert "SIPSIM's API gives employees no email address" in message
     assert "under [employees] in the policy file (SIPSIM_POLICY)" in message
+
+
+async def test_me_as_an_employee_reference_is_the_person_asking(directory):
+    mapped = await directory.employee("me", Identity("u1", ISSUER, name="Someone", employee=7))
+    assert (mapped.id, mapped.name, mapped.matched) == (7, "Sophie Moreau", "you, by your address in the policy")
+    named = await directory.employee(" Myself ", person("Julien Bernard"))
+    assert (named.id, named.matched) == (3, "you, by your full name")
+    assert (await directory.employee("Julien")).matched is None  # a name given is no "me"
+
+
+async def test_me_without_sign_in_says_to_name_the_employee(shared_sandbox):
+    async with connect(shared_sandbox) as (client, _):
+        answer = error_text(await client.call_tool("list_calls", {"employees": ["me"]}))
+    assert answer == (
+        "'me' stands for the person signed in to this server, and this connection has none (stdio, or one token "
+        "shared by everyone): name the employee (name or id) instead."
+    )
+
+
+def test_a_persons_key_is_stable_and_their_own():
+    marie = Identity("marie", ISSUER, email="marie@acme.com")
+    assert marie.key == Identity("marie", ISSUER).key  # the address may change; the subject does not
+    assert marie.key != Identity("marie", "https://login.other.test").key != Identity("julien", ISSUER).key
+    assert marie.audited() == {"sub": "marie", "iss": ISSUER, "email": "marie@acme.com"}
+    assert Identity("julien", ISSUER).audited() == {"sub": "julien", "iss": ISSUER}

@@ -40,8 +40,11 @@ class LookupFailed(SipsimError):
 
 @dataclass(frozen=True)
 class Employee:
+    """An employee; `matched` says how "me" was found to be this one (None for a name or id given)."""
+
     id: int | str
     name: str
+    matched: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ def tag_label(tag: Tag) -> str:
 
 def employee_label(employee: Employee) -> str:
     return f"{quoted(employee.name)} (id {employee.id})"
+
+
+#: What a person writes for themselves where an employee is asked for ("my calls": employees=["me"]).
+ME = frozenset({"me", "myself"})
+HOW_MATCHED = {"policy": "you, by your address in the policy", "name": "you, by your full name"}
 
 
 class _Cached(Generic[T]):
@@ -221,8 +229,17 @@ class Directory:
             return tag
         return match(str(ref), tags, lambda t: t.name, "tag", tag_label)
 
-    async def employee(self, ref: str | int) -> Employee:
-        """An employee by id or name (known from calls of the last 90 days)."""
+    async def employee(self, ref: str | int, person: Identity | None = None) -> Employee:
+        """An employee by id or name (known from calls of the last 90 days); "me" is `person`, the signed-in
+        person asking (see `me`)."""
+        if isinstance(ref, str) and fold(ref) in ME:
+            if person is None:
+                raise LookupFailed(
+                    f"{quoted(ref)} stands for the person signed in to this server, and this connection has none "
+                    "(stdio, or one token shared by everyone): name the employee (name or id) instead."
+                )
+            found = await self.me(person, person.employee)
+            return Employee(found.employee.id, found.employee.name, HOW_MATCHED[found.how])
         if (number := _as_int(ref)) is not None:
             return Employee(number, str(number))
         known = await self.employees()

@@ -7,6 +7,7 @@ SDK keeps that token for the request, where `get_access_token()` finds it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,8 @@ from mcp.server.auth.provider import AccessToken
 @dataclass(frozen=True)
 class Identity:
     """A signed-in person. `subject` is unique only per `issuer`; `email` is None when the token carries
-    no address, or one the provider says is not verified."""
+    no address, or one the provider says is not verified. `employee`: the SIPSIM employee an administrator
+    gave this person's address (the policy's [employees]), None when none."""
 
     subject: str
     issuer: str
@@ -27,11 +29,23 @@ class Identity:
     scopes: frozenset[str] = frozenset()
     client_id: str = ""
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    employee: int | str | None = None
 
     @property
     def label(self) -> str:
         """How answers and audit lines name the person: email, else name, else subject."""
         return self.email or self.name or self.subject
+
+    @property
+    def key(self) -> str:
+        """The person as a short stable key, the same in every process (what is bound to them or counted for
+        them: confirmation codes, caps): a digest of issuer and subject."""
+        return hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()[:16]
+
+    def audited(self) -> dict[str, str]:
+        """How an audit line names the person: subject and issuer, and email when known."""
+        named = {"sub": self.subject, "iss": self.issuer}
+        return {**named, "email": self.email} if self.email else named
 
     @classmethod
     def from_claims(

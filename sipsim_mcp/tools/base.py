@@ -18,6 +18,7 @@ from ..api.config import Settings
 from ..api.endpoints import Endpoint
 from ..api.shaping import Compact
 from ..language.directory import Directory
+from ..language.identity import Identity
 from ..language.windows import TimeWindow, parse_timezone, resolve_window
 
 T = TypeVar("T", bound=BaseModel)
@@ -38,10 +39,11 @@ class Runtime:
 
 @dataclass
 class ToolContext:
-    """The context one handler runs in."""
+    """The context one handler runs in; `person`: who asks, when signed in (team sign-in over HTTP)."""
 
     runtime: Runtime
     report: Progress | None = None
+    person: Identity | None = None
 
     @property
     def api(self) -> SipsimClient:

@@ -41,7 +41,7 @@ class CallFilters(ToolInput):
     )
     line: LineRef | None = None
     employees: list[EmployeeRef] | None = Field(
-        None, max_length=20, description="Only calls handled by these employees (names or ids)"
+        None, max_length=20, description='Only calls handled by these employees (names, ids; "me" when signed in)'
     )
     tags: list[TagRef] | None = Field(
         None, max_length=20, description="Only calls carrying any of these tags (names or ids)"
@@ -123,9 +123,9 @@ async def resolve_filters(ctx: ToolContext, filters: CallFilters, window: TimeWi
         query.line_id, query.line_name = line.id, line.name
         applied.line = line_label(line)
     if filters.employees:
-        people = [await ctx.directory.employee(ref) for ref in filters.employees]
+        people = [await ctx.directory.employee(ref, ctx.person) for ref in filters.employees]
         params["employees"] = [person.id for person in people]
-        applied.employees = [f"{person.name} (id {person.id})" for person in people]
+        applied.employees = [f"{p.name} (id {p.id}{f': {p.matched}' if p.matched else ''})" for p in people]
     if filters.tags:
         tags = [await ctx.directory.tag(ref) for ref in filters.tags]
         params["tags"] = [tag.id for tag in tags]
