@@ -74,6 +74,7 @@ async def test_doctor_in_demo_mode_however_it_is_asked_for(args, env):
     assert [check["name"] for check in report["checks"]] == [
         "demo",
         "configuration",
+        "sign-in",
         "tools",
         "state",
         "audit",

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sipsim_mcp.api.client import SipsimClient
 from sipsim_mcp.api.config import ConfigError
-from sipsim_mcp.mcp.http import http_app, server_config
+from sipsim_mcp.mcp.http import http_app, security, server_config
 
 from .conftest import NOW, settings_for
 from .mcp_helpers import MODES, data, writes
@@ -110,6 +110,21 @@ def test_a_non_loopback_bind_without_a_token_is_refused(shared_sandbox):
     with pytest.raises(ConfigError) as failure:
         http_app(settings, host="0.0.0.0", port=8000)
     assert "SIPSIM_MCP_AUTH_TOKEN" in str(failure.value)
+
+
+def test_team_sign_in_off_loopback_needs_the_public_url_which_names_the_resource(shared_sandbox, tmp_path):
+    policy = tmp_path / "policy.toml"
+    team = {"mcp_oauth_issuer": "https://login.acme.test/realms/acme", "policy": policy}
+    with pytest.raises(ConfigError) as failure:
+        http_app(settings_for(shared_sandbox, **team), host="0.0.0.0", port=8000)
+    assert "needs SIPSIM_MCP_PUBLIC_URL: the URL clients connect to" in str(failure.value)
+    public = settings_for(shared_sandbox, **team, mcp_public_url="https://mcp.acme.test/mcp")
+    with pytest.raises(ConfigError, match=r"SIPSIM_POLICY: cannot read the policy file .*policy\.toml"):
+        http_app(public, host="0.0.0.0", port=8000)  # a policy that cannot be used stops the start-up
+    policy.write_text('[roles.viewer]\ntools = ["list_calls"]\n[[grants]]\nrole = "viewer"\n')
+    http_app(public, host="0.0.0.0", port=8000)  # builds: no provider is reached before the first token
+    allowed = security(public, "0.0.0.0", 8000).allowed_hosts
+    assert allowed is not None and {"mcp.acme.test", "0.0.0.0:8000"} <= set(allowed)
 
 
 async def test_a_non_loopback_bind_checks_the_token_and_the_host_header(sandbox):

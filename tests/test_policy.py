@@ -3,12 +3,16 @@ policy that cannot be used stops the start-up with the file, the line and the fi
 
 from __future__ import annotations
 
+import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sipsim_mcp.api.config import ConfigError, load_settings
-from sipsim_mcp.mcp.policy import READ_ONLY, READS, WRITES, load_policy, parse_policy, permissions
+from sipsim_mcp.language.identity import Identity
+from sipsim_mcp.mcp.policy import READ_ONLY, READS, WRITES, caller, load_policy, parse_policy, permissions
+from sipsim_mcp.mcp.signin import check_sign_in
 
 ISSUE_EXAMPLE = """\
 [roles.viewer]
@@ -278,3 +282,39 @@ def test_the_issuer_is_kept_as_written_and_the_audience_defaults_to_the_public_u
     assert settings.oauth_audience == "https://mcp.acme.com/mcp"
     other = load_settings(mcp_oauth_issuer="https://login.acme.com", mcp_oauth_audience="api://sipsim")
     assert other.oauth_audience == "api://sipsim"
+
+
+@pytest.mark.anyio
+async def test_doctor_warns_while_a_role_sets_click_to_call_limits_this_version_does_not_enforce(tmp_path: Path):
+    path = tmp_path / "policy.toml"
+    path.write_text(ISSUE_EXAMPLE)
+    assert load_policy(path).unenforced == ["agent", "caller"]
+    with socket.socket() as sock:  # a provider that is down: the policy is checked all the same
+        sock.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = load_settings(mcp_oauth_issuer=issuer, mcp_public_url="https://mcp.acme.test/mcp", policy=path)
+    sign_in, policy, discovery = await check_sign_in(settings)
+    assert (sign_in.status, policy.status, discovery.status) == ("ok", "warn", "fail")
+    assert policy.detail.endswith(
+        "the roles agent, caller set calls_per_hour or lines, which this version does not enforce yet (they take "
+        "effect with the click-to-call caps): until then those roles may start calls without them"
+    )
+    path.write_text('[roles.viewer]\ntools = ["list_calls"]\n[[grants]]\nrole = "viewer"\n')
+    assert load_policy(path).unenforced == []
+
+
+def test_a_refusal_says_which_roles_lack_the_tool_and_who_can_change_that():
+    policy = parse_policy(ISSUE_EXAMPLE)
+    person = Identity("u1", "https://login.acme.test", email="ana@acme.test")
+    nobody = caller(policy, Identity("u2", "https://login.acme.test", claims={"groups": ["guests"]}))
+    assert nobody.refusal("list_calls", write=False) == (
+        "list_calls is a tool, and u2 has no role on this server: no grant of its policy matches their sign-in. "
+        "Nothing was done. An administrator can give them a role in the policy file (SIPSIM_POLICY); tools/list "
+        "shows what they may use."
+    )
+    both = caller(policy, replace(person, claims={"groups": ["sales", "support"]}))
+    assert both.refusal("delete_tag", write=True).startswith(
+        "delete_tag changes the account, and the roles of ana@acme.test (agent, viewer) do not allow it. Nothing "
+        "was done. An administrator can add 'delete_tag' to the writes of one of these roles in the policy file"
+    )
+    assert caller(None, person).permissions is READ_ONLY

@@ -361,7 +361,11 @@ async def test_doctor_shows_the_sign_in_mode_and_checks_it_end_to_end(idp, tmp_p
     down = await check_sign_in(settings.model_copy(update={"mcp_oauth_issuer": f"http://127.0.0.1:{free_port()}"}))
     assert [(c.name, c.status) for c in down] == [("sign-in", "ok"), ("policy", "fail"), ("discovery", "fail")]
     assert f"{policy}, line 2: roles.viewer.tools: 'list_callz' is not a tool" in down[1].detail
-    assert await check_sign_in(load_settings()) == []
+    [none] = await check_sign_in(load_settings())
+    assert (none.name, none.status) == ("sign-in", "ok") and none.detail.startswith("none: HTTP clients are served")
+    scoped = await check_sign_in(settings.model_copy(update={"mcp_oauth_scopes": frozenset({"sipsim"})}))
+    assert scoped[0].detail.startswith(f"each person signs in with {idp.issuer}; tokens must be issued for ")
+    assert f"{RESOURCE} with the scope sipsim; opaque" in scoped[0].detail
     shared = await check_sign_in(load_settings(mcp_auth_token="t" * 40))
     assert [(c.status, c.detail) for c in shared] == [
         ("ok", "HTTP clients send one shared bearer token (SIPSIM_MCP_AUTH_TOKEN)")

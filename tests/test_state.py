@@ -5,9 +5,11 @@ same (a reopened file, a Redis restart that kept its data is not tested: the tes
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import anyio
@@ -171,3 +173,21 @@ async def test_doctor_names_the_store_in_use_and_tries_it(shared_sandbox, tmp_pa
     )
     assert checks["broken"]["audit"].status == "fail"
     assert reports["embedded"].ok and not reports["broken"].ok
+
+
+async def test_doctor_names_who_asked_for_a_write_of_unknown_outcome(shared_sandbox, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    sent = {
+        "time": (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(),
+        "pid": 2**22 + 1,  # above the kernel's pid limit: a process that no longer runs
+        "attempt": "a1",
+        "person": {"sub": "marie", "iss": "https://login.acme.test", "email": "marie@acme.test"},
+        "tool": "start_call",
+        "outcome": "sending",
+        "request": {"method": "POST", "path": "/calls", "body": {"phone_id": 1, "number": "+33612345678"}},
+    }
+    audit.write_text(json.dumps(sent) + "\n")
+    report = await diagnose(settings_for(shared_sandbox, audit_log=str(audit)))
+    [check] = [c for c in report.checks if c.name == "audit"]
+    assert check.status == "warn" and "start_call POST /calls" in check.detail
+    assert "(asked by marie@acme.test)" in check.detail

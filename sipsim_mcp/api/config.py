@@ -171,6 +171,11 @@ class Settings(BaseSettings):
         description="Team sign-in: the audience (RFC 8707 resource) access tokens must be issued for "
         "(default: SIPSIM_MCP_PUBLIC_URL)",
     )
+    mcp_oauth_scopes: Annotated[frozenset[str] | None, NoDecode] = Field(
+        None,
+        description="Team sign-in: scopes every access token must carry (space-separated), published for clients "
+        "to ask for; a token without one is answered 403 insufficient_scope",
+    )
     mcp_oauth_client_id: str | None = Field(
         None,
         description="Team sign-in: this server's client id at the identity provider, to introspect opaque "
@@ -219,7 +224,7 @@ class Settings(BaseSettings):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and v.startswith("${"))}
         return data
 
-    @field_validator("scopes", "tools", "mcp_allowed_hosts", "mcp_allowed_origins", mode="before")
+    @field_validator("scopes", "tools", "mcp_allowed_hosts", "mcp_allowed_origins", "mcp_oauth_scopes", mode="before")
     @classmethod
     def _words(cls, value: Any) -> Any:
         return _split_words(value)
@@ -265,6 +270,7 @@ class Settings(BaseSettings):
             name
             for name, value in (
                 ("SIPSIM_MCP_OAUTH_AUDIENCE", self.mcp_oauth_audience),
+                ("SIPSIM_MCP_OAUTH_SCOPES", self.mcp_oauth_scopes),
                 ("SIPSIM_MCP_OAUTH_CLIENT_ID", self.mcp_oauth_client_id),
                 ("SIPSIM_POLICY", self.policy),
             )

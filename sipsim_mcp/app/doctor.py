@@ -166,7 +166,9 @@ def _unknown_write(line: dict[str, Any], zone: ZoneInfo) -> str:
     when = datetime.fromisoformat(line["time"].replace("Z", "+00:00")).astimezone(zone).strftime("%Y-%m-%d %H:%M")
     request = line.get("request") or {}
     body = json.dumps(request.get("body"), ensure_ascii=False) if request.get("body") else ""
-    return f"{when} {line.get('tool')} {request.get('method', '')} {request.get('path', '')} {body}".rstrip()
+    person = line.get("person")
+    by = f" (asked by {person.get('email') or person.get('sub')})" if isinstance(person, dict) and person else ""
+    return f"{when} {line.get('tool')} {request.get('method', '')} {request.get('path', '')} {body}".rstrip() + by
 
 
 async def diagnose(settings: Settings, report: Report | None = None, *, probe: bool = False) -> Report:

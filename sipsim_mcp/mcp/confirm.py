@@ -145,8 +145,9 @@ class AuditLog:
     """The write-ahead audit log: one JSON line per event, appended and synced to disk before the call goes
     on. A write that is sent has a `sending` line (with an `attempt` id) written before the request leaves,
     and a line with its outcome (`done`, `failed`, `unknown`) and SIPSIM's request_id after; a process that
-    dies in between leaves the first alone (`doctor` reports it). Each line names the process, the tool, its
-    arguments and the resolved request; secrets are scrubbed. Off when `path` is None."""
+    dies in between leaves the first alone (`doctor` reports it). Each line names the process, the person who
+    asked (when signed in), the tool, its arguments and the resolved request; secrets are scrubbed. Off when
+    `path` is None."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -161,14 +162,17 @@ class AuditLog:
         request_id: str | None = None,
         attempt: str | None = None,
         detail: str | None = None,
+        person: dict[str, str] | None = None,
     ) -> None:
-        """Append one line; for `sending`, AuditUnavailable when it cannot be written (the others are logged)."""
+        """Append one line; for `sending`, AuditUnavailable when it cannot be written (the others are logged).
+        `person`: who asked, when signed in (subject, issuer, email)."""
         if self.path is None:
             return
         line = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "pid": os.getpid(),  # which process sent it (one of several workers or replicas)
             "attempt": attempt,
+            "person": person,
             "tool": tool,
             "arguments": arguments,
             "outcome": outcome,

@@ -45,6 +45,7 @@ from .confirm import (
     canonical,
     excerpt,
 )
+from .policy import Caller
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,11 @@ REFUSALS: dict[CodeCheck, str] = {
     "reset": "The confirmation code was issued before this server's state store was reset (or by a server that "
     "does not share it), so whether it was already used cannot be known." + AGAIN,
 }
+NOT_YOURS = (
+    "The confirmation code does not match this request from you: it was issued for a different request (the "
+    "arguments changed since the preview), to another signed-in person (a code works only for the person who saw "
+    "its preview), or it is wrong." + AGAIN
+)
 FORM_REFUSALS: dict[CodeCheck, str] = {
     "replayed": "This answer to the confirmation form was already used; each answer confirms one write." + ASK_AGAIN,
     "reset": "This answer to the confirmation form was given before this server's state store was reset, so "
@@ -140,12 +146,14 @@ CHECK_WITH = {
 
 @dataclass(frozen=True)
 class Resolved:
-    """A write tool call after validation and name resolution: exactly what would be sent."""
+    """A write tool call after validation and name resolution: exactly what would be sent, and who asks
+    (`caller`: the signed-in person, None without team sign-in)."""
 
     tool: str
     arguments: dict[str, Any]  # validated, as JSON (for codes and the audit log)
     endpoint: Endpoint  # the tool's declared endpoint: previewed, confirmed and sent
     plan: WritePlan
+    caller: Caller | None = None
 
     @property
     def path(self) -> str:
@@ -349,6 +357,8 @@ class WriteGate:
         if outcome == "preview":
             return await self._preview(resolved, changed_from=code if proof == "changed" else None)
         message = (FORM_REFUSALS if by_form else REFUSALS)[proof]
+        if proof == "other" and resolved.caller is not None:
+            message = NOT_YOURS
         await self._audit(resolved, "refused", detail=message)
         raise ToolError(message)
 
@@ -477,11 +487,15 @@ class WriteGate:
             resolved.arguments,
             outcome,
             request=resolved.request.model_dump(mode="json", exclude_none=True),
+            person=resolved.caller.person.audited() if resolved.caller else None,
             **details,
         )
 
     def _subject(self, resolved: Resolved) -> str:
-        return f"{self.account}:{resolved.tool}"
+        """What a code is bound to besides its request: the account, the tool, and the person who saw the
+        preview (a code works for them alone)."""
+        person = f":{resolved.caller.person.key}" if resolved.caller else ""
+        return f"{self.account}:{resolved.tool}{person}"
 
     def _key(self, resolved: Resolved) -> str:
         return f"{self.account}:{resolved.guard_key}"

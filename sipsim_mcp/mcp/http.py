@@ -1,7 +1,11 @@
 """Streamable HTTP transport at `/mcp`, for agent frameworks and remote hosts.
 
-Off loopback the server refuses to start without `SIPSIM_MCP_AUTH_TOKEN` (a bearer token every request
-must carry) and checks Host/Origin headers against an allow-list (DNS-rebinding protection). Limits keep
+Off loopback the server refuses to start without a way to sign in, and checks Host/Origin headers against an
+allow-list (DNS-rebinding protection). Clients sign in one of two ways (`sign_in`): one shared bearer token
+(`SIPSIM_MCP_AUTH_TOKEN`), or team sign-in (`SIPSIM_MCP_OAUTH_ISSUER`), where the server is an OAuth 2.1
+resource server of the company's identity provider: it publishes its RFC 9728 metadata, answers 401 with
+`WWW-Authenticate: Bearer resource_metadata=...` without a valid token (403 `insufficient_scope` naming the
+scopes of `SIPSIM_MCP_OAUTH_SCOPES`), and each person gets the tools of their roles (`SIPSIM_POLICY`). Limits keep
 one client from starving the others: at most `SIPSIM_MCP_MAX_SESSIONS` sessions, shared fairly between
 clients (`FairSessions`), sessions idle for `SIPSIM_MCP_IDLE_TIMEOUT` are closed, and a request's headers
 and body must arrive within `SIPSIM_MCP_READ_TIMEOUT`.
@@ -14,19 +18,23 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
@@ -34,7 +42,9 @@ from uvicorn.supervisors import Multiprocess
 from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings, is_loopback
 from ..api.redact import REDACTOR
+from .policy import Policy, load_policy
 from .server import build_server
+from .signin import UNENFORCED, OidcVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +70,77 @@ def base_url(host: str, port: int) -> str:
 
 
 def security(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
-    """Host/Origin allow-list: loopback names on loopback, else SIPSIM_MCP_ALLOWED_HOSTS / _ORIGINS."""
+    """Host/Origin allow-list: loopback names on loopback, else SIPSIM_MCP_ALLOWED_HOSTS / _ORIGINS; and
+    unless SIPSIM_MCP_ALLOWED_HOSTS is set, the host of SIPSIM_MCP_PUBLIC_URL (how clients name this server)."""
+    public = urlsplit(settings.mcp_public_url or "")
+    named = [public.netloc, public.hostname or ""] if public.netloc and not settings.mcp_allowed_hosts else []
     if is_loopback(host) and not settings.mcp_allowed_hosts:
         names = ["127.0.0.1", "localhost", "[::1]"]
-        hosts = [f"{name}:{port}" for name in names] + names
+        hosts = [f"{name}:{port}" for name in names] + names + named
         origins = [f"http://{name}:{port}" for name in names]
     else:
-        hosts = sorted(settings.mcp_allowed_hosts or {f"{host}:{port}", host})
+        hosts = sorted(settings.mcp_allowed_hosts or {f"{host}:{port}", host, *named})
         origins = sorted(settings.mcp_allowed_origins or set())
-    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+    return TransportSecuritySettings(allowed_hosts=list(dict.fromkeys(hosts)), allowed_origins=origins)
+
+
+#: Where RFC 9728 metadata is looked for when a client knows only the server's origin.
+ROOT_METADATA = "/.well-known/oauth-protected-resource"
+
+
+@dataclass
+class SignIn:
+    """How HTTP clients sign in: the SDK's token verifier and auth settings, the team's policy, and what to
+    close when the server stops."""
+
+    verifier: TokenVerifier
+    auth: AuthSettings
+    policy: Policy | None = None
+    closing: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {"token_verifier": self.verifier, "auth": self.auth}
+
+
+def sign_in(settings: Settings, *, host: str, port: int) -> SignIn | None:
+    """How clients of an HTTP server on `host`:`port` sign in: team sign-in (SIPSIM_MCP_OAUTH_ISSUER), one
+    shared token (SIPSIM_MCP_AUTH_TOKEN), or nothing on loopback; a ConfigError when that cannot work (no
+    sign-in off loopback, team sign-in off loopback without SIPSIM_MCP_PUBLIC_URL, a policy file that cannot
+    be used)."""
+    resource = settings.mcp_public_url or f"{base_url(host, port)}{MCP_PATH}"
+    if settings.mcp_oauth_issuer:
+        if settings.mcp_public_url is None and not is_loopback(host):
+            raise ConfigError(
+                f"Team sign-in on {host}, which is not a loopback address, needs SIPSIM_MCP_PUBLIC_URL: the URL "
+                "clients connect to (e.g. https://mcp.example.com/mcp), which this server names in its metadata and "
+                "access tokens must be issued for."
+            )
+        verifier = OidcVerifier.from_settings(settings, audience=resource)
+        policy = load_policy(settings.policy) if settings.policy is not None else None
+        if policy is not None and policy.unenforced:
+            logger.warning("Policy %s: %s", policy.source, UNENFORCED.format(roles=", ".join(policy.unenforced)))
+        auth = AuthSettings(
+            issuer_url=settings.mcp_oauth_issuer,
+            resource_server_url=resource,
+            required_scopes=sorted(settings.mcp_oauth_scopes or ()) or None,
+            validate_token_resource=False,  # the verifier checks the audience (SIPSIM_MCP_OAUTH_AUDIENCE)
+        )
+        return SignIn(verifier, auth, policy, verifier.aclose)
+    token = settings.mcp_auth_token
+    if token and token.get_secret_value():
+        # the SDK's bearer check, and its RFC 9728 metadata naming this resource
+        issuer = urlsplit(resource)._replace(path="", query="", fragment="").geturl()
+        auth = AuthSettings(issuer_url=issuer, resource_server_url=resource, validate_token_resource=False)
+        return SignIn(StaticBearer(token), auth)
+    if not is_loopback(host):
+        raise ConfigError(
+            f"Refusing to serve MCP over HTTP on {host}, which is not a loopback address, without "
+            "authentication: set SIPSIM_MCP_AUTH_TOKEN to a long random string that clients send as "
+            "'Authorization: Bearer <token>' (and SIPSIM_MCP_ALLOWED_HOSTS to the names clients use), or "
+            "SIPSIM_MCP_OAUTH_ISSUER to sign each person in with your identity provider (README: Sign-in for a team)."
+        )
+    return None
 
 
 def http_app(
@@ -80,22 +152,12 @@ def http_app(
     api: SipsimClient | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """The ASGI app serving MCP at /mcp; a ConfigError when the bind address needs a token and has none."""
-    token = settings.mcp_auth_token
-    if not is_loopback(host) and not (token and token.get_secret_value()):
-        raise ConfigError(
-            f"Refusing to serve MCP over HTTP on {host}, which is not a loopback address, without "
-            "authentication: set SIPSIM_MCP_AUTH_TOKEN to a long random string that clients send as "
-            "'Authorization: Bearer <token>' (and SIPSIM_MCP_ALLOWED_HOSTS to the names clients use)."
-        )
-    auth: dict[str, Any] = {}
-    if token and token.get_secret_value():
-        url = base_url(host, port)
-        auth = {  # the SDK's bearer check, and its RFC 9728 metadata naming this resource
-            "token_verifier": StaticBearer(token),
-            "auth": AuthSettings(issuer_url=url, resource_server_url=f"{url}{MCP_PATH}", validate_token_resource=False),
-        }
-    server = build_server(settings, api=api, now=now)
+    """The ASGI app serving MCP at /mcp; a ConfigError when the bind address needs a way to sign in and has
+    none (see `sign_in`)."""
+    signing = sign_in(settings, host=host, port=port)
+    auth = signing.kwargs if signing is not None else {}
+    routes = metadata_at_root(signing.auth) if signing is not None else []
+    server = build_server(settings, api=api, now=now, policy=signing.policy if signing is not None else None)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
@@ -104,13 +166,75 @@ def http_app(
         session_idle_timeout=settings.mcp_idle_timeout,
         max_sessions=settings.mcp_max_sessions,
         max_request_body_size=MAX_BODY,
+        custom_starlette_routes=routes,
         **auth,
     )
     app.add_middleware(BodyDeadline, seconds=settings.mcp_read_timeout)
     if not stateless:
         share = settings.mcp_max_sessions_per_client or max(1, settings.mcp_max_sessions // 10)
         app.add_middleware(FairSessions, most=settings.mcp_max_sessions, share=share, idle=settings.mcp_idle_timeout)
+    if signing is not None and signing.auth.required_scopes:
+        app.add_middleware(ScopeChallenge, scopes=" ".join(signing.auth.required_scopes))
+    if signing is not None and signing.closing is not None:
+        closing_after(app, signing.closing)
     return app
+
+
+def metadata_at_root(auth: AuthSettings) -> list[Route]:
+    """The RFC 9728 metadata the SDK publishes at /.well-known/oauth-protected-resource/<path of /mcp>, also
+    at the origin's /.well-known/oauth-protected-resource, where clients that know only the origin look."""
+    assert auth.resource_server_url is not None
+    if urlsplit(str(auth.resource_server_url)).path in ("", "/"):
+        return []  # the SDK's own route is there
+    [route] = create_protected_resource_routes(auth.resource_server_url, [auth.issuer_url], auth.required_scopes)
+    return [Route(ROOT_METADATA, route.endpoint, methods=["GET", "OPTIONS"])]
+
+
+class ScopeChallenge:
+    """ASGI middleware: a 403 `insufficient_scope` challenge names the scopes needed in its `scope` attribute
+    (RFC 6750 3, as the MCP authorization spec asks), where clients read what to ask the provider for."""
+
+    def __init__(self, app: ASGIApp, scopes: str) -> None:
+        self.app = app
+        self.scope = f', scope="{scopes}"'.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 403:
+                message = {
+                    **message,
+                    "headers": [
+                        (
+                            key,
+                            value + self.scope
+                            if key == b"www-authenticate" and b"insufficient_scope" in value
+                            else value,
+                        )
+                        for key, value in message.get("headers", [])
+                    ],
+                }
+            await send(message)
+
+        await self.app(scope, receive, named)
+
+
+def closing_after(app: Starlette, close: Callable[[], Awaitable[None]]) -> None:
+    """Run `close` when `app` stops, after its own lifespan (the sessions) has ended."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(running: Any) -> AsyncIterator[None]:
+        try:
+            async with inner(running):
+                yield
+        finally:
+            await close()
+
+    app.router.lifespan_context = lifespan
 
 
 MAX_BODY = 4 * 1024 * 1024
@@ -392,7 +516,11 @@ def run_http(app: ASGIApp, settings: Settings, *, host: str, port: int, stateles
         base_url(host, port),
         MCP_PATH,
         "stateless" if stateless else "sessions",
-        ", bearer token required" if settings.mcp_auth_token else "",
+        ", each person signs in with " + settings.mcp_oauth_issuer
+        if settings.mcp_oauth_issuer
+        else ", bearer token required"
+        if settings.mcp_auth_token
+        else "",
     )
     uvicorn.Server(server_config(app, settings, host=host, port=port)).run()
 

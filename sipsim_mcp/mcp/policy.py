@@ -24,11 +24,12 @@ import difflib
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..api.config import ConfigError
+from ..language.identity import Identity
 from ..tools.inventory import TOOLS
 
 if sys.version_info >= (3, 11):
@@ -71,6 +72,12 @@ class Policy:
     grants: tuple[Grant, ...]
     employees: Mapping[str, int | str]
 
+    @property
+    def unenforced(self) -> list[str]:
+        """The roles that set click-to-call limits (`calls_per_hour`, `lines`), which this version reads but
+        does not enforce yet: they take effect with the click-to-call caps."""
+        return [name for name, role in self.roles.items() if role.calls_per_hour is not None or role.lines is not None]
+
     def employee_for(self, email: str | None) -> int | str | None:
         """The SIPSIM employee id the policy gives this address, or None."""
         return self.employees.get(email.strip().casefold()) if email else None
@@ -96,6 +103,44 @@ class Permissions:
 
 #: Without a policy file: every signed-in person may use the read tools, and no write.
 READ_ONLY = Permissions(roles=frozenset(), tools=READS, writes=frozenset())
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A signed-in person (with the employee the policy gives their address) and what they may use.
+    Per-person limits key on `person.key`: `permissions.calls_per_hour` and `permissions.lines` for
+    click-to-call."""
+
+    person: Identity
+    permissions: Permissions
+
+    def refusal(self, tool: str, write: bool) -> str:
+        """Why this person may not use `tool`, and who can change that: the answer to a call of it."""
+        roles = self.permissions.roles
+        who = self.person.label
+        what = "changes the account" if write else "is a tool"
+        if self.permissions is READ_ONLY:
+            held = "this server has no policy file, so people signed in may use the read tools only"
+            fix = "give roles with a policy file (SIPSIM_POLICY, README: Sign-in for a team)"
+            return f"{tool} {what}, and {held}. Nothing was done. An administrator can {fix}."
+        if not roles:
+            held = f"{who} has no role on this server: no grant of its policy matches their sign-in"
+            fix = "give them a role"
+        else:
+            many = len(roles) > 1
+            held = f"the role{'s' if many else ''} of {who} ({', '.join(sorted(roles))}) {'do' if many else 'does'} "
+            held += "not allow it"
+            fix = f"add {tool!r} to the {'writes' if write else 'tools'} of {'one of these roles' if many else 'it'}"
+        return (
+            f"{tool} {what}, and {held}. Nothing was done. An administrator can {fix} in the policy file "
+            "(SIPSIM_POLICY); tools/list shows what they may use."
+        )
+
+
+def caller(policy: Policy | None, person: Identity) -> Caller:
+    """The signed-in `person` as the policy sees them: their permissions, and the employee of their address."""
+    employee = policy.employee_for(person.email) if policy is not None else None
+    return Caller(replace(person, employee=employee), permissions(policy, person.claims))
 
 
 def permissions(policy: Policy | None, claims: Mapping[str, Any]) -> Permissions:

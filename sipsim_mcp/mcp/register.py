@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, cast
 
@@ -40,12 +40,14 @@ from ..api.client import ApiResponse
 from ..api.errors import ResponseShapeError, SipsimAPIError, UserError, shape_problems
 from ..api.redact import REDACTOR
 from ..api.shaping import RESULT_CAP, to_json
+from ..language.identity import current_identity
 from ..state import StoreUnavailable
 from ..tools.base import Runtime, ToolContext, ToolSpec, WritePlan
 from ..tools.text import TEXT_RULES
 from ..tools.views import tool_meta
 from .confirm import ConfirmForm, excerpt
 from .gate import NOT_KNOWN, STORE_DOWN, Approval, Resolved, WriteGate
+from .policy import Caller, Policy, caller
 from .render import render
 from .schemas import Schema, lean_input
 
@@ -279,7 +281,9 @@ def approval_of(answer: ElicitResult) -> Approval:
 @dataclass
 class ToolRuntime:
     """Lists and calls the tools of one server. `unavailable`: why a known tool is not offered; with a
-    `setup_problem`, every call answers that problem (the fix)."""
+    `setup_problem`, every call answers that problem (the fix). A person signed in with team sign-in is
+    offered, and may call, only what `policy` gives them (see mcp/policy.py); without sign-in (stdio, in
+    memory, one shared token) every tool is."""
 
     tools: Mapping[str, ToolSpec]
     listed: ListToolsResult
@@ -287,11 +291,31 @@ class ToolRuntime:
     gate: WriteGate
     unavailable: Mapping[str, str]
     setup_problem: str | None = None
+    policy: Policy | None = None
+    _offered: dict[frozenset[str], ListToolsResult] = field(default_factory=dict, init=False, repr=False)
+
+    def caller(self) -> Caller | None:
+        """Who the current request was signed in as, with their permissions; None without team sign-in."""
+        person = current_identity()
+        return caller(self.policy, person) if person is not None else None
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
-        return self.listed
+        who = self.caller()
+        return self.listed if who is None else self.offered(who.permissions.tools)
+
+    def offered(self, names: frozenset[str]) -> ListToolsResult:
+        """The tools/list of a person who may use `names`: built for them (a parameter's text is said once
+        among the tools listed), kept per set of names."""
+        listed = self._offered.get(names)
+        if listed is None:
+            specs = [spec for spec in self.tools.values() if spec.name in names]
+            schemas = {tool.name: tool.output_schema for tool in self.listed.tools}
+            outputs = {spec.result_model: cast(Schema, schemas[spec.name]) for spec in specs}
+            listed = ListToolsResult(tools=build_tools(specs, self.gate.mode == "preview", outputs))
+            self._offered[names] = listed
+        return listed
 
     def input_schema(self, name: str) -> Schema | None:
         """The published input schema of `name` (the SDK checks `Mcp-Param-*` headers against it)."""
@@ -326,12 +350,15 @@ class ToolRuntime:
                 if why
                 else f"Unknown tool: {params.name}"
             )
+        who = self.caller()
+        if who is not None and not who.permissions.may_use(spec.name):
+            raise ToolError(who.refusal(spec.name, spec.write))
         args, code = arguments(spec, sent)
-        context = ToolContext(self.runtime, ctx.session.report_progress)
+        context = ToolContext(self.runtime, ctx.session.report_progress, who.person if who else None)
         if not spec.write:
             with told(spec):
                 return result(cast(BaseModel, await spec.handler(context, args)))
-        return await self.write(spec, args, code, ctx, params, context)
+        return await self.write(spec, args, code, ctx, params, context, who)
 
     async def write(
         self,
@@ -341,11 +368,12 @@ class ToolRuntime:
         ctx: ServerRequestContext[Any, Any],
         params: CallToolRequestParams,
         context: ToolContext,
+        who: Caller | None,
     ) -> CallToolResult | InputRequiredResult:
         """Resolve the request, ask the user when the client can, and let the gate decide and send."""
         with told(spec):
             plan = cast(WritePlan, await spec.handler(context, args))
-        resolved = Resolved(spec.name, args.model_dump(mode="json"), spec.endpoint, plan)
+        resolved = Resolved(spec.name, args.model_dump(mode="json"), spec.endpoint, plan, who)
         asked = await self.confirmation(resolved, ctx, params)
         if isinstance(asked, InputRequiredResult):
             return asked

@@ -24,6 +24,8 @@ from ..tools.base import Runtime, ToolSpec
 from ..tools.inventory import TOOLS, TOOLS_BY_NAME
 from ..tools.views import apps_extension
 from .gate import WriteGate
+from .permitted import Permitted
+from .policy import Policy
 from .prompts import Prompts
 from .redaction import RedactAnswers
 from .register import ToolRuntime, build_tools
@@ -102,6 +104,7 @@ class SipsimServer(Server):
         self.extensions.update(resources.extensions)
         # Seals and checks the requestState of 2026-07-28 confirmation forms (expiry, request, audience).
         self.middleware.append(RequestStateBoundary(security, default_audience=NAME))
+        self.middleware.append(Permitted(tools.caller))  # a signed-in person reads what their tools show
         self.middleware.append(RedactAnswers())  # no secret SIPSIM echoed in any answer
 
     def serve_stdio(self) -> None:
@@ -120,9 +123,11 @@ def build_server(
     api: SipsimClient | None = None,
     now: Callable[[], datetime] | None = None,
     setup_problem: str | None = None,
+    policy: Policy | None = None,
 ) -> SipsimServer:
-    """The server for `settings`: only the tools its scopes, read-only mode and tool list allow.
-    `setup_problem` makes the setup server (see `build_setup_server`)."""
+    """The server for `settings`: only the tools its scopes, read-only mode and tool list allow, and to a
+    person signed in with team sign-in only what `policy` gives them. `setup_problem` makes the setup server
+    (see `build_setup_server`)."""
     reasons = availability(settings)
     api = api or SipsimClient(settings)
     clock = now or settings.clock()
@@ -136,6 +141,7 @@ def build_server(
         gate=gate,
         unavailable={name: reason for name, reason in reasons.items() if reason},
         setup_problem=setup_problem,
+        policy=policy,
     )
     views = sorted({spec.view for spec in specs if spec.view})
     return SipsimServer(

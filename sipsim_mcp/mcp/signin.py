@@ -509,6 +509,15 @@ def _http_problem(exc: httpx.HTTPError) -> str:
 
 CheckStatus = Literal["ok", "warn", "fail"]
 
+UNENFORCED = (
+    "the roles {roles} set calls_per_hour or lines, which this version does not enforce yet (they take effect "
+    "with the click-to-call caps): until then those roles may start calls without them"
+)
+NO_SIGN_IN = (
+    "none: HTTP clients are served on loopback only (SIPSIM_MCP_AUTH_TOKEN for one shared token, or "
+    "SIPSIM_MCP_OAUTH_ISSUER to sign each person in, serves other machines)"
+)
+
 
 @dataclass(frozen=True)
 class SignInCheck:
@@ -525,7 +534,7 @@ async def check_sign_in(settings: Settings, *, http: httpx.AsyncClient | None = 
     JWKS readable, introspection credentials accepted."""
     if not settings.mcp_oauth_issuer:
         if settings.mcp_auth_token is None or not settings.mcp_auth_token.get_secret_value():
-            return []
+            return [SignInCheck("sign-in", "ok", NO_SIGN_IN)]
         return [SignInCheck("sign-in", "ok", "HTTP clients send one shared bearer token (SIPSIM_MCP_AUTH_TOKEN)")]
     try:
         verifier = OidcVerifier.from_settings(settings, http=http)
@@ -536,6 +545,7 @@ async def check_sign_in(settings: Settings, *, http: httpx.AsyncClient | None = 
             "sign-in",
             "ok",
             f"each person signs in with {verifier.issuer}; tokens must be issued for {verifier.audience}"
+            + (f" with the scope {' '.join(sorted(settings.mcp_oauth_scopes))}" if settings.mcp_oauth_scopes else "")
             + ("; opaque tokens are introspected" if verifier.introspects else ""),
         ),
         _check_policy(settings),
@@ -567,9 +577,10 @@ def _check_policy(settings: Settings) -> SignInCheck:
         policy = load_policy(settings.policy)
     except ConfigError as exc:
         return SignInCheck("policy", "fail", str(exc))
-    return SignInCheck(
-        "policy", "ok", f"{policy.source}: roles {', '.join(policy.roles)}; {len(policy.grants)} grant(s)"
-    )
+    found = f"{policy.source}: roles {', '.join(policy.roles)}; {len(policy.grants)} grant(s)"
+    if policy.unenforced:
+        return SignInCheck("policy", "warn", f"{found}; {UNENFORCED.format(roles=', '.join(policy.unenforced))}")
+    return SignInCheck("policy", "ok", found)
 
 
 async def _check_introspection(verifier: OidcVerifier) -> SignInCheck:
