@@ -34,10 +34,12 @@ SCRIPT = Path(__file__).with_name("idp") / "provider.mjs"
 #: The MCP server the tokens are for (the RFC 8707 resource; no server needs to listen there).
 RESOURCE = "https://mcp.acme.test/mcp"
 
-#: Two people in different groups (their names are employees of the simulator's account).
+#: People in different groups: two whose names are employees of the simulator's account, and an
+#: administrator whose name is no employee's.
 USERS = {
     "marie": {"email": "marie.dupont@acme.test", "email_verified": True, "name": "Marie Dupont", "groups": ["sales"]},
     "julien": {"email": "julien.bernard@acme.test", "name": "Julien Bernard", "groups": ["support", "night"]},
+    "claire": {"email": "claire.vidal@acme.test", "name": "Claire Vidal", "groups": ["it", "sales"]},
 }
 APP = ("mcp-client", "mcp-client-secret-" + "a" * 24)  # the MCP client, registered at the provider
 SERVER = ("sipsim-mcp", "sipsim-mcp-secret-" + "b" * 24)  # this server, allowed to introspect
@@ -50,6 +52,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "urn:acme:opaque": {"audience": RESOURCE, "format": "opaque"},
     "urn:acme:es256": {"audience": RESOURCE, "alg": "ES256"},
     "urn:acme:hs256": {"audience": RESOURCE, "alg": "HS256", "secret": "s" * 32},
+    "urn:acme:other-scope": {"audience": RESOURCE, "scope": "calendar"},  # for this server, without its scope
 }
 
 
@@ -77,6 +80,35 @@ class IdentityProvider:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
 
+    def authorize(self, url: str, login: str) -> httpx.URL:
+        """What a person's browser does with an authorization request `url`: `login` signs in and consents
+        (the provider's test interaction), and the provider redirects to the client; that redirect, with
+        its code, state and iss."""
+        # The provider's cookies are kept whatever their expiry says: a provider whose clock runs behind
+        # sends cookies that have expired by the system's clock.
+        cookies: dict[str, str] = {}
+        request = httpx.URL(url)
+        request = request.copy_merge_params({"login_hint": login})
+        with httpx.Client(timeout=10) as browser:
+            response = browser.get(self.url + request.raw_path.decode())
+            for _ in range(10):
+                for header in response.headers.get_list("set-cookie"):
+                    name, _, value = header.split(";")[0].partition("=")
+                    cookies[name.strip()] = value
+                location = response.headers.get("location", "")
+                if response.status_code not in (302, 303) or not location.startswith(("/", self.issuer, self.url)):
+                    break
+                if location.startswith(self.issuer):  # a provider serving another issuer's name
+                    location = self.url + location[len(self.issuer) :]
+                elif location.startswith("/"):
+                    location = self.url + location
+                cookie = "; ".join(f"{name}={value}" for name, value in cookies.items() if value)
+                response = browser.get(location, headers={"Cookie": cookie})
+        location = httpx.URL(response.headers.get("location", ""))
+        if "code" not in location.params:
+            raise AssertionError(f"no code from the provider: {response.status_code} {location} {response.text}")
+        return location
+
     def sign_in(self, login: str, resource: str = RESOURCE, *, scope: str = "sipsim") -> str:
         """An access token for `login`, from the authorization code flow with PKCE and `resource`."""
         verifier = secrets.token_urlsafe(48)
@@ -89,28 +121,10 @@ class IdentityProvider:
             "resource": resource,
             "code_challenge": challenge,
             "code_challenge_method": "S256",
-            "login_hint": login,
             "state": secrets.token_urlsafe(8),
         }
-        # The provider's cookies are kept whatever their expiry says: a provider whose clock runs behind
-        # sends cookies that have expired by the system's clock.
-        cookies: dict[str, str] = {}
+        location = self.authorize(str(httpx.URL(f"{self.issuer}/auth", params=params)), login)
         with httpx.Client(base_url=self.url, timeout=10) as browser:
-            response = browser.get("/auth", params=params)
-            for _ in range(10):
-                for header in response.headers.get_list("set-cookie"):
-                    name, _, value = header.split(";")[0].partition("=")
-                    cookies[name.strip()] = value
-                location = response.headers.get("location", "")
-                if response.status_code not in (302, 303) or location.startswith(REDIRECT):
-                    break
-                if location.startswith(self.issuer):  # a provider serving another issuer's name
-                    location = self.url + location[len(self.issuer) :]
-                cookie = "; ".join(f"{name}={value}" for name, value in cookies.items() if value)
-                response = browser.get(location, headers={"Cookie": cookie})
-            location = httpx.URL(response.headers.get("location", ""))
-            if "code" not in location.params:
-                raise AssertionError(f"no code from the provider: {response.status_code} {location} {response.text}")
             answer = browser.post(
                 "/token",
                 data={

@@ -89,6 +89,7 @@ RUN_ELSEWHERE = {
     "claude mcp add --scope user sipsim-demo": (
         "test_install.py::test_claude_code_connects_with_the_readme_lines_from_any_directory"
     ),
+    "# /etc/sipsim-mcp/policy.toml": "test_team.py: README's policy file gives the roles of every test there",
 }
 NOT_RUN = {
     "export SIPSIM_STATE_URL=redis://10.0.0.5:6379/0": (
@@ -96,6 +97,10 @@ NOT_RUN = {
         "test_replicas.py run server processes sharing a real Redis"
     ),
     "sipsim_mcp/            layers are folders": "a folder tree, not a command",
+    "export SIPSIM_MCP_OAUTH_ISSUER=https://login.acme.com/realms/acme": (
+        "a deployment template: the operator's own Keycloak and public name; test_team.py runs the same settings "
+        "against a real OpenID provider (oidc-provider) and server processes"
+    ),
 }
 
 

@@ -9,8 +9,9 @@
 // {audience, scope, ttl, format ("jwt" | "opaque"), alg, secret (for HS*)}}; any http://127.0.0.1:PORT/...
 // is a resource too, a JWT for itself).
 //
-// No browser: GET /auth with login_hint=<login> signs that user in and consents to what was asked, then
-// redirects to the client with a code (the tests then use the token endpoint as any client does).
+// Clients are configured, or register themselves (RFC 7591). No browser: GET /auth with login_hint=<login>
+// signs that user in and consents to what was asked, then redirects to the client with a code (the tests
+// then use the token endpoint as any client does).
 // POST /_test/jwks {keys} restarts the provider on new keys (key rotation), keeping its sessions.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -47,12 +48,13 @@ function build(issuer, jwks) {
     clients: config.clients,
     clientDefaults: { token_endpoint_auth_method: 'client_secret_basic' },
     pkce: { required: () => true },
-    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    scopes: ['openid', 'email', 'profile', 'offline_access', 'sipsim', 'calendar'], // the resources' scopes too
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
+      registration: { enabled: true }, // dynamic client registration (RFC 7591), as MCP clients use it
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => undefined,
