@@ -24,6 +24,8 @@ from sipsim_mcp.sandbox import Sandbox
 from .conftest import NOW, Waits, settings_for
 
 MODES = ["auto", "legacy"]
+#: Settings of a server whose webhook receiver is configured (its events kept in memory): it offers live calls.
+RECEIVER = {"webhook_secret": "whsec-tests-" + "r" * 30, "events_url": "memory:"}
 
 
 def answering(action: str, content: dict[str, Any] | None = None, seen: list[str] | None = None):

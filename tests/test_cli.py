@@ -39,7 +39,7 @@ async def test_demo_serves_the_simulator_over_stdio_as_a_host_launches_it():
     async with Client(params, mode="legacy") as client:
         tools = (await client.list_tools()).tools
         summary = data(await client.call_tool("summarize_calls", {"since": "last_30_days", "group_by": ["line"]}))
-    assert len(tools) == 21  # the demo has every scope
+    assert len(tools) == 22  # the demo has every scope, and live calls
     assert summary["totals"]["calls"] > 100 and summary["window"]["timezone"] == "Europe/Paris"
 
 
@@ -47,7 +47,7 @@ async def test_the_demo_tour_shows_tools_answers_and_a_write_preview(shared_sand
     lines: list[str] = []
     await tour(settings_for(shared_sandbox), lines.append)
     text = "\n".join(lines)
-    assert "21 tools" in text
+    assert "22 tools" in text
     assert "-> summarize_calls" in text and "window: last_week" in text
     assert 'outcome: "preview"' in text and "Nothing was done yet" in text
     assert "claude mcp add --scope user sipsim-demo" in text
@@ -70,7 +70,7 @@ async def test_doctor_in_demo_mode_however_it_is_asked_for(args, env):
     report = json.loads(result.stdout)
     assert result.returncode == 0 and report["ok"] is True, report
     assert report["scopes"]["granted"] == report["scopes"]["configured"]
-    assert len(report["tools"]["enabled"]) == 21
+    assert len(report["tools"]["enabled"]) == 22
     assert [check["name"] for check in report["checks"]] == [
         "demo",
         "configuration",
@@ -182,7 +182,7 @@ def test_the_readme_demo_command_in_a_terminal_shows_the_tour():
     output, code = in_a_terminal([sys.executable, "-m", "sipsim_mcp", "--demo"], server_env())
     text = output.decode()
     assert code == 0, text
-    assert "21 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
+    assert "22 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
     assert "WARNING" not in text  # start-up lines are INFO, below the default level
 
 

@@ -43,7 +43,7 @@ def test_inspector_lists_tools_prompts_and_resources():
     tools = inspector("--method", "tools/list")["tools"]
     prompts = inspector("--method", "prompts/list")["prompts"]
     resources = inspector("--method", "resources/list")["resources"]
-    assert len(tools) == 21
+    assert len(tools) == 22
     assert {t["name"]: t["annotations"]["readOnlyHint"] for t in tools}["start_call"] is False
     assert {p["name"] for p in prompts} == {"missed_calls_report", "daily_digest", "caller_history", "tag_review"}
     assert "sipsim://lines" in {r["uri"] for r in resources}
@@ -174,4 +174,4 @@ async def test_the_uvx_launch_of_the_desktop_recipe_serves_the_demo(tmp_path):
     )
     async with Client(params, mode="legacy", read_timeout_seconds=300) as client:
         tools = (await client.list_tools()).tools
-    assert len(tools) == 21
+    assert len(tools) == 22

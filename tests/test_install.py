@@ -118,7 +118,7 @@ def test_the_one_command_tryout_runs_as_written_in_a_terminal(installed: Install
     output, code = in_a_terminal(["bash", "-c", block], shell_env(installed.home), cwd=installed.checkout)
     text = output.decode(errors="replace")
     assert code == 0, text[-3000:]
-    assert "21 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
+    assert "22 tools" in text and "-> summarize_calls" in text and "the tour ends here" in text
 
 
 def test_the_build_writes_the_files_readme_names(installed: Install):
@@ -159,7 +159,7 @@ async def test_the_installed_wheel_serves_mcp(installed: Install):
         tools = (await client.list_tools()).tools
         summary = data(await client.call_tool("summarize_calls", {"since": "last_30_days"}))
         [view] = (await client.read_resource(CALLS_DASHBOARD)).contents
-    assert len(tools) == 21
+    assert len(tools) == 22
     assert summary["totals"]["calls"] > 100
     assert view.mime_type == APP_MIME_TYPE and view.text.startswith("<!doctype html>")
 

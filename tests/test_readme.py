@@ -187,7 +187,7 @@ def test_the_inspector_cli_lines():
         assert result.returncode == 0, result.stderr
         outputs.append(json.loads(result.stdout))
     listed, called = outputs
-    assert len(listed["tools"]) == 21
+    assert len(listed["tools"]) == 22
     assert called["isError"] is False
     assert called["structuredContent"]["window"]["description"].startswith("last_week (Europe/Paris)")
 
@@ -362,7 +362,7 @@ def test_the_openai_agents_recipe(model_api, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first, _ = model_api.requests
-    assert "summarize_calls" in tools_offered(first) and len(tools_offered(first)) == 21
+    assert "summarize_calls" in tools_offered(first) and len(tools_offered(first)) == 22
     assert result.stdout.startswith("The tool said: window: last_week (Europe/Paris)"), result.stdout
 
 
@@ -382,7 +382,7 @@ def test_the_pydantic_ai_recipe(model_api, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first, _ = model_api.requests
-    assert "summarize_calls" in tools_offered(first) and len(tools_offered(first)) == 21
+    assert "summarize_calls" in tools_offered(first) and len(tools_offered(first)) == 22
     assert result.stdout.startswith("The tool said: "), result.stdout
     assert "last_week (Europe/Paris)" in result.stdout
     assert "Warning" not in result.stderr  # the false alarm README explains is filtered, and nothing else warns
@@ -437,7 +437,7 @@ def test_the_workers_block(tmp_path):
     ) as server:
         names = anyio.run(tools_over_http, f"http://127.0.0.1:{server.port}/mcp")
         workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
-    assert len(names) == 21
+    assert len(names) == 22
     assert len(workers.stdout.split()) >= 2
     assert "in 2 worker processes" in (tmp_path / "workers.log").read_text()
 

@@ -15,7 +15,7 @@ from sipsim_mcp.sandbox import ClientSpec, Fault, Sandbox, SandboxConfig
 from sipsim_mcp.tools.inventory import TOOLS, TOOLS_BY_NAME
 
 from .conftest import NOW, Waits
-from .mcp_helpers import MODES, connect, data, error_text, writes
+from .mcp_helpers import MODES, RECEIVER, connect, data, error_text, writes
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +42,7 @@ async def list_names(sandbox, **overrides) -> set[str]:
 
 async def test_tools_list_matches_the_reviewed_snapshot(shared_sandbox):
     """Any change to names, descriptions, schemas or annotations shows up as a diff of tests/snapshots."""
-    async with connect(shared_sandbox) as (client, _):
+    async with connect(shared_sandbox, **RECEIVER) as (client, _):
         tools = [
             tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in (await client.list_tools()).tools
         ]
@@ -52,7 +52,7 @@ async def test_tools_list_matches_the_reviewed_snapshot(shared_sandbox):
 
 
 async def test_every_tool_is_named_titled_annotated_and_typed(shared_sandbox):
-    async with connect(shared_sandbox) as (client, _):
+    async with connect(shared_sandbox, **RECEIVER) as (client, _):
         tools = (await client.list_tools()).tools
     assert {tool.name for tool in tools} == READ_TOOLS | WRITE_TOOLS
     for tool in tools:
@@ -96,7 +96,7 @@ async def test_every_read_tool_answers(shared_sandbox, mode):
         "get_summary": {"call_id": summarized},
     }
     arguments = {name: chosen.get(name) or sample_arguments(name, samples) for name in sorted(READ_TOOLS)}
-    async with connect(shared_sandbox, mode=mode) as (client, _):
+    async with connect(shared_sandbox, mode=mode, **RECEIVER) as (client, _):
         results = {name: data(await client.call_tool(name, args)) for name, args in arguments.items()}
     assert results["get_account"]["account"]["company_name"] == shared_sandbox.data.account["company_name"]
     assert results["list_calls"]["returned"] == 20 and results["list_calls"]["has_more"] is True
@@ -205,7 +205,7 @@ async def test_exactly_the_tools_whose_declared_scopes_are_configured_are_listed
 
 
 async def test_read_only_hides_every_write_tool(shared_sandbox):
-    assert await list_names(shared_sandbox, read_only="true") == READ_TOOLS
+    assert await list_names(shared_sandbox, read_only="true", **RECEIVER) == READ_TOOLS
 
 
 async def test_sipsim_tools_narrows_the_list(shared_sandbox):

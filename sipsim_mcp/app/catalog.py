@@ -37,6 +37,8 @@ def summary(spec: ToolSpec) -> str:
 
 
 def scope_cell(spec: ToolSpec) -> str:
+    if spec.receiver:
+        return "none (needs `SIPSIM_WEBHOOK_SECRET`)"
     cell = " or ".join(f"`{scope}`" for scope in spec.endpoint.scopes)
     if spec.also_needs:
         cell += " (+ " + ", ".join(f"`{scope}`" for scope in spec.also_needs) + ")"
@@ -56,7 +58,7 @@ def readme_row(spec: ToolSpec) -> str:
     cells = [
         f"`{spec.name}`",
         summary(spec).replace("|", "\\|"),
-        f"`{spec.endpoint.method} {spec.endpoint.path}`",
+        "webhooks received" if spec.receiver else f"`{spec.endpoint.method} {spec.endpoint.path}`",
         scope_cell(spec),
         annotations_cell(spec),
     ]
@@ -83,9 +85,11 @@ def manifest_text(current: str) -> str:
 
 
 async def tools_list() -> list[dict[str, Any]]:
-    """tools/list as a client sees it with every scope (nothing is sent to SIPSIM to list tools)."""
+    """tools/list as a client sees it with every scope and the webhook receiver (nothing is sent to SIPSIM to
+    list tools)."""
     nowhere = SimpleNamespace(api_url="http://127.0.0.1:9/api/v2", token_url="http://127.0.0.1:9/oauth/token")
-    async with Client(build_server(simulator_settings(nowhere))) as client:
+    settings = simulator_settings(nowhere, webhook_secret="catalog", events_url="memory:")
+    async with Client(build_server(settings)) as client:
         return [
             tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in (await client.list_tools()).tools
         ]

@@ -212,16 +212,20 @@ def worker_app(settings: Settings, host: str, port: int, supervisor: int) -> ASG
 def serve_http(args: argparse.Namespace) -> None:
     """Serve streamable HTTP. Unlike stdio, a configuration problem stops it: an operator reads stderr,
     and a deployment that cannot work should not look healthy."""
-    from ..mcp.http import MCP_PATH, base_url, http_app, run_http, run_workers
+    from ..mcp.http import MCP_PATH, base_url, http_app, listening, run_http, run_workers
 
     environment = load_settings()
     check_workers(args, environment)
     configure_logging(environment.log_level, pid=args.workers > 1)
     with contextlib.ExitStack() as stack:
+        sock = None
         if args.demo or environment.demo:
-            settings = demo_settings(
-                stack.enter_context(demo_environment(now=environment.now, live_rate=environment.demo_live_rate))
-            )
+            receiver = None
+            if environment.demo_live_rate > 0:  # the simulator posts to the receiver mounted here: listen first
+                sock = stack.enter_context(listening(environment, host=args.host, port=args.port))
+                receiver = f"{base_url(args.host, args.port)}{environment.webhook_path}"
+            live = demo_environment(now=environment.now, live_rate=environment.demo_live_rate, webhook_url=receiver)
+            settings = demo_settings(stack.enter_context(live))
         else:
             environment.require_credentials()
             settings = environment
@@ -230,13 +234,13 @@ def serve_http(args: argparse.Namespace) -> None:
             with starting():  # a configuration error (no token off loopback) stops it here, before it says it serves
                 app = http_app(settings, host=args.host, port=args.port, stateless=args.stateless)
             print(f"sipsim-mcp: serving MCP over streamable HTTP at {url}; Ctrl-C stops it.", file=sys.stderr)
-            run_http(app, settings, host=args.host, port=args.port, stateless=args.stateless)
+            run_http(app, settings, host=args.host, port=args.port, stateless=args.stateless, sock=sock)
             return
         http_app(settings, host=args.host, port=args.port, stateless=True)  # a configuration error stops it here, once
         where = f"{url} in {args.workers} worker processes"
         print(f"sipsim-mcp: serving MCP over streamable HTTP at {where}; Ctrl-C stops them all.", file=sys.stderr)
         factory = functools.partial(worker_app, settings, args.host, args.port, os.getpid())
-        run_workers(factory, settings, host=args.host, port=args.port, workers=args.workers)
+        run_workers(factory, settings, host=args.host, port=args.port, workers=args.workers, sock=sock)
 
 
 def run_sandbox(args: argparse.Namespace) -> None:

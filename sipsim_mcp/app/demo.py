@@ -40,11 +40,14 @@ _LIVE: WeakKeyDictionary[Any, dict[str, str]] = WeakKeyDictionary()
 
 
 @contextmanager
-def demo_environment(seed: int = 7, now: datetime | None = None, live_rate: float = 0.0) -> Iterator[Any]:
+def demo_environment(
+    seed: int = 7, now: datetime | None = None, live_rate: float = 0.0, webhook_url: str | None = None
+) -> Iterator[Any]:
     """Start the bundled simulator in this process and yield it: its calls end at midnight (Paris time) of the
     day `now` falls on (SIPSIM_NOW), or of today, and its clock starts at `now`. With `live_rate`, it also
-    places that many calls a minute as they happen, and posts their signed webhooks to a receiver started
-    here (a random secret shared by both; events in a SQLite file of a temporary folder)."""
+    places that many calls a minute as they happen, and posts their signed webhooks (a random secret the
+    demo's server shares; events in a SQLite file of a temporary folder) to `webhook_url`, the receiver the
+    HTTP transport mounts, or without one to a receiver started here (for a server on stdio)."""
     from ..sandbox import LiveConfig, Sandbox, SandboxConfig
     from ..sandbox.dataset import start_of_day
 
@@ -53,7 +56,7 @@ def demo_environment(seed: int = 7, now: datetime | None = None, live_rate: floa
         if live_rate > 0:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="sipsim-demo-"))
             overrides = {"webhook_secret": secrets.token_hex(32), "events_url": f"sqlite:///{folder}/events.sqlite3"}
-            url = stack.enter_context(demo_receiver(overrides, now))
+            url = webhook_url or stack.enter_context(demo_receiver(overrides, now))
             live = LiveConfig(rate=live_rate, url=url, secret=overrides["webhook_secret"], seed=seed)
         config = SandboxConfig(seed=seed, anchor=start_of_day(now) if now else None, now=now, live=live)
         sandbox = stack.enter_context(Sandbox(config))

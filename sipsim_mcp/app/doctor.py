@@ -1,5 +1,6 @@
 """`sipsim-mcp doctor`: is the setup right? Configuration, credentials, configured vs granted scopes,
-which tools are offered (and why the others are not), and whether the API answers."""
+which tools are offered (and why the others are not), whether the API answers, and, when the webhook
+receiver is configured, whether a signed test event reaches the event store through it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import os
 import sys
 import time
-from datetime import datetime
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import anyio
+import httpx
 from pydantic import BaseModel, Field
 
 from .. import __version__
@@ -20,13 +23,18 @@ from ..api import endpoints as ep
 from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings, load_settings
 from ..api.errors import SipsimError, TokenError
+from ..api.events import EventLog, EventLogUnavailable, open_event_log
 from ..api.models import Account
 from ..api.redact import REDACTOR
+from ..api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from ..mcp.confirm import unresolved
+from ..mcp.receiver import receiver_app, receiver_from_settings
 from ..mcp.server import availability
 from ..mcp.signin import check_sign_in
 from ..state import StoreUnavailable, open_store, state_directory
+from ..tools.account import receiver_url
 from .demo import demo_environment, demo_settings
+from .live import serve_in_thread
 from .probe import ProbeReport, render_probe
 from .probe import probe as probe_api
 
@@ -171,7 +179,83 @@ def _unknown_write(line: dict[str, Any], zone: ZoneInfo) -> str:
     return f"{when} {line.get('tool')} {request.get('method', '')} {request.get('path', '')} {body}".rstrip() + by
 
 
-async def diagnose(settings: Settings, report: Report | None = None, *, probe: bool = False) -> Report:
+#: Seconds the receiver gets to answer a test event, and then to show it in the event store.
+RECEIVER_SECONDS = 5.0
+
+
+async def _receiver(settings: Settings, report: Report, url: str | None = None) -> None:
+    """The webhook receiver end to end: a `test` event signed with SIPSIM_WEBHOOK_SECRET is posted to it (at
+    `url`, else at its public address, else to one started here on the same settings) and must be answered
+    as SIPSIM's dashboard test is, then found in the event store this server reads."""
+    if not settings.webhook_secrets:
+        report.add("receiver", "ok", "off: set SIPSIM_WEBHOOK_SECRET for live calls (recent_call_events)")
+        return
+    try:
+        log = open_event_log(settings.events_store)
+        await log.check()
+    except EventLogUnavailable as exc:
+        report.add("receiver", "fail", f"{exc}: webhooks cannot be kept. Check SIPSIM_EVENTS_URL.")
+        return
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(log.aclose)
+        local = url is None and receiver_url(settings) is None
+        if local:  # no public address to reach: the receiver this configuration makes, on loopback
+            app = receiver_app(receiver_from_settings(settings, log), settings.webhook_path)
+            url = stack.enter_context(serve_in_thread(app)) + settings.webhook_path
+        target = url or receiver_url(settings) or ""
+        problem = await _post_test(settings, target, log)
+    if problem:
+        report.add("receiver", "fail", problem)
+        return
+    where = (
+        f"a receiver started here on this configuration (set SIPSIM_MCP_PUBLIC_URL to check the deployed one "
+        f"through its HTTPS address, {settings.webhook_path})"
+        if local
+        else target
+    )
+    report.add("receiver", "ok", f"a signed test event posted to {where} was accepted and kept in {log.description}")
+
+
+async def _post_test(settings: Settings, url: str, log: EventLog) -> str | None:
+    """Post one signed test event to `url` and look for it in `log`; what went wrong, or None."""
+    now = settings.clock()()
+    marker = now.isoformat(timespec="microseconds")
+    body = json.dumps({"event": "test", "message": "sipsim-mcp doctor", "timestamp": marker, "pbx_id": "test_000000"})
+    stamp = str(int(now.timestamp()))
+    secret = settings.webhook_secrets[0].encode()
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: sign(secret, stamp.encode(), body.encode()),
+    }
+    try:
+        async with httpx.AsyncClient(timeout=RECEIVER_SECONDS) as http:
+            answer = await http.post(url, content=body.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        return f"the receiver at {url} could not be reached ({type(exc).__name__}): is it running, at that URL?"
+    if answer.status_code == 401:
+        return (
+            f"the receiver at {url} refused the signature: it checks another SIPSIM_WEBHOOK_SECRET than this one "
+            "(or its clock is off by more than SIPSIM_WEBHOOK_MAX_AGE)."
+        )
+    if answer.status_code != 200:
+        return f"the receiver at {url} answered {answer.status_code} to a signed test event."
+    deadline = time.monotonic() + RECEIVER_SECONDS
+    since = (now - timedelta(minutes=5)).timestamp()
+    while time.monotonic() < deadline:
+        events = await log.recent(since)
+        if any(e.kind == "test" and marker in e.body for e in events):
+            return None
+        await anyio.sleep(0.2)
+    return (
+        f"the receiver at {url} accepted the test event, but it is not in {log.description}: it keeps its events "
+        "elsewhere. Give the receiver and this server the same SIPSIM_EVENTS_URL."
+    )
+
+
+async def diagnose(
+    settings: Settings, report: Report | None = None, *, probe: bool = False, receiver: str | None = None
+) -> Report:
     report = report or Report()
     report.scopes.configured = sorted(settings.scopes)  # in effect, whether SIPSIM_SCOPES is set or not
     report.add(
@@ -201,6 +285,7 @@ async def diagnose(settings: Settings, report: Report | None = None, *, probe: b
     if report.tools.enabled and not settings.read_only:
         await _state(settings, report)
         await _audit(settings, report)
+    await _receiver(settings, report, receiver)
     try:
         client_id, _ = settings.require_credentials()
     except ConfigError as exc:
@@ -244,9 +329,10 @@ def run_doctor(*, demo: bool, as_json: bool, probe: bool = False) -> int:
     async def main() -> None:
         settings = load_settings()
         if demo or settings.demo:
-            with demo_environment(now=settings.now) as sandbox:
+            with demo_environment(now=settings.now, live_rate=settings.demo_live_rate) as sandbox:
                 report.add("demo", "ok", f"the bundled SIPSIM simulator at {sandbox.base_url}, no real account used")
-                await diagnose(demo_settings(sandbox), report, probe=probe)
+                receiver = sandbox.live.url if sandbox.live is not None else None
+                await diagnose(demo_settings(sandbox), report, probe=probe, receiver=receiver)
         else:
             await diagnose(settings, report, probe=probe)
 

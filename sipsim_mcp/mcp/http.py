@@ -9,6 +9,10 @@ scopes of `SIPSIM_MCP_OAUTH_SCOPES`), and each person gets the tools of their ro
 one client from starving the others: at most `SIPSIM_MCP_MAX_SESSIONS` sessions, shared fairly between
 clients (`FairSessions`), sessions idle for `SIPSIM_MCP_IDLE_TIMEOUT` are closed, and a request's headers
 and body must arrive within `SIPSIM_MCP_READ_TIMEOUT`.
+
+With `SIPSIM_WEBHOOK_SECRET` set, SIPSIM's webhook receiver is mounted at `SIPSIM_WEBHOOK_PATH` beside
+`/mcp`: its authentication is the signature (no MCP token), it has its own size and rate limits, and it
+writes the event log the server's live feed reads (one log object: waiting readers wake at once).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -42,7 +47,9 @@ from uvicorn.supervisors import Multiprocess
 from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings, is_loopback
 from ..api.redact import REDACTOR
+from .live import open_feed
 from .policy import Policy, load_policy
+from .receiver import receiver_from_settings
 from .server import build_server
 from .signin import UNENFORCED, OidcVerifier
 
@@ -152,12 +159,19 @@ def http_app(
     api: SipsimClient | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """The ASGI app serving MCP at /mcp; a ConfigError when the bind address needs a way to sign in and has
-    none (see `sign_in`)."""
+    """The ASGI app serving MCP at /mcp (and SIPSIM's webhooks at SIPSIM_WEBHOOK_PATH when a signing secret is
+    set); a ConfigError when the bind address needs a way to sign in and has none (see `sign_in`), or the event
+    store cannot be used."""
     signing = sign_in(settings, host=host, port=port)
     auth = signing.kwargs if signing is not None else {}
     routes = metadata_at_root(signing.auth) if signing is not None else []
-    server = build_server(settings, api=api, now=now, policy=signing.policy if signing is not None else None)
+    clock = now or settings.clock()
+    live = open_feed(settings, clock)
+    if live is not None:  # the receiver writes the log the live feed reads: the same object
+        receiver = receiver_from_settings(settings, live.log, clock=clock)
+        routes.append(Route(settings.webhook_path, receiver, methods=["POST"]))
+    policy = signing.policy if signing is not None else None
+    server = build_server(settings, api=api, now=clock, policy=policy, live=live)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
@@ -509,8 +523,23 @@ def server_config(app: Any, settings: Settings, *, host: str, port: int, workers
     )
 
 
-def run_http(app: ASGIApp, settings: Settings, *, host: str, port: int, stateless: bool) -> None:
-    """Serve `app`, made by `http_app` with the same arguments, in this process."""
+@contextmanager
+def listening(settings: Settings, *, host: str, port: int) -> Iterator[socket.socket]:
+    """A socket bound and listening on `host`:`port` before the server starts: connections made meanwhile
+    wait in its backlog (the live demo's simulator posts from the start). Closed on leaving."""
+    config = server_config(None, settings, host=host, port=port)
+    sock = config.bind_socket()
+    sock.listen(config.backlog)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def run_http(
+    app: ASGIApp, settings: Settings, *, host: str, port: int, stateless: bool, sock: socket.socket | None = None
+) -> None:
+    """Serve `app`, made by `http_app` with the same arguments, in this process (on `sock` when given)."""
     logger.info(
         "Serving MCP at %s%s (%s%s)",
         base_url(host, port),
@@ -522,13 +551,21 @@ def run_http(app: ASGIApp, settings: Settings, *, host: str, port: int, stateles
         if settings.mcp_auth_token
         else "",
     )
-    uvicorn.Server(server_config(app, settings, host=host, port=port)).run()
+    uvicorn.Server(server_config(app, settings, host=host, port=port)).run(sockets=[sock] if sock else None)
 
 
-def run_workers(factory: Callable[[], ASGIApp], settings: Settings, *, host: str, port: int, workers: int) -> None:
-    """Serve in `workers` processes sharing one listening socket, each building its app with `factory`
-    (picklable: processes are spawned). uvicorn's supervisor restarts a worker that dies, and on SIGTERM
-    or Ctrl-C stops every worker (each finishing its requests) before it returns."""
+def run_workers(
+    factory: Callable[[], ASGIApp],
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve in `workers` processes sharing one listening socket (`sock`, else one bound here), each building
+    its app with `factory` (picklable: processes are spawned). uvicorn's supervisor restarts a worker that
+    dies, and on SIGTERM or Ctrl-C stops every worker (each finishing its requests) before it returns."""
     config = server_config(factory, settings, host=host, port=port, workers=workers)
     logger.info("Serving MCP at %s%s (stateless, %d worker processes)", base_url(host, port), MCP_PATH, workers)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    Multiprocess(config, sockets=[sock or config.bind_socket()]).run()

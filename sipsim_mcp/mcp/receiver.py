@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 from starlette.types import Receive, Scope, Send
@@ -239,14 +240,20 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def receiver_from_settings(
-    settings: Settings, log: EventLog, *, after: After | None = None, simulator: bool = False
+    settings: Settings,
+    log: EventLog,
+    *,
+    after: After | None = None,
+    simulator: bool = False,
+    clock: Callable[[], datetime] | None = None,
 ) -> WebhookReceiver:
-    """The receiver `settings` describe (secrets, replay window, rate, read deadline, clock); a ConfigError
-    when no signing secret is set. The secrets are scrubbed from every log line from now on."""
+    """The receiver `settings` describe (secrets, replay window, rate, read deadline, clock: `clock`, else the
+    settings'); a ConfigError when no signing secret is set. The secrets are scrubbed from every log line
+    from now on."""
     secrets = settings.require_webhook_secrets()
     for secret in secrets:
         REDACTOR.add(secret)
-    clock = settings.clock(simulator=simulator)
+    clock = clock or settings.clock(simulator=simulator)
     return WebhookReceiver(
         log,
         [secret.encode() for secret in secrets],

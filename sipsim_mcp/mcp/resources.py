@@ -1,6 +1,7 @@
 """MCP resources, for clients that attach context instead of calling tools: the account, the lines,
-the tags and any call, as JSON, each offered only when its scope is configured; and the MCP Apps views
-(`ui://`) of the tools offered."""
+the tags and any call, as JSON, each offered only when its scope is configured; the live calls and recent
+webhook events when the webhook receiver is configured (subscribe to be told when they change); and the
+MCP Apps views (`ui://`) of the tools offered."""
 
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ from mcp.types import (
 
 from ..api import endpoints as ep
 from ..api.endpoints import Endpoint
-from ..api.errors import SipsimError
+from ..api.errors import UserError
 from ..api.models import Account, Call
 from ..api.redact import REDACTOR
-from ..tools.base import Runtime
+from ..tools.base import Runtime, ToolContext
 from ..tools.lines import line_row
+from ..tools.live import RECEIVED, RecentEventsInput, live_now, recent_events
+from .live import LIVE_CALLS, RECENT_EVENTS
 
 JSON = "application/json"
 CALL_TEMPLATE = "sipsim://calls/{call_id}"
@@ -82,6 +85,36 @@ LISTINGS = (
     ),
     Listing("sipsim://tags", "Tags", "Every tag: id, name, colour, description.", ep.LIST_TAGS, _tags),
 )
+
+
+async def _live_calls(runtime: Runtime) -> Any:
+    context = ToolContext(runtime)
+    return (await live_now(context, context.zone(None))).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def _recent_events(runtime: Runtime) -> Any:
+    answer = await recent_events(ToolContext(runtime), RecentEventsInput())
+    return answer.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"live"})
+
+
+#: Offered when the webhook receiver is configured (they need no SIPSIM scope).
+LIVE = (
+    Listing(
+        LIVE_CALLS,
+        "Live calls",
+        "Calls ringing or in progress now: line, caller and name, since when, who answered. Changes as "
+        "SIPSIM's webhooks arrive: subscribe to be told.",
+        RECEIVED,
+        _live_calls,
+    ),
+    Listing(
+        RECENT_EVENTS,
+        "Recent call events",
+        "SIPSIM's webhook events of the last 10 minutes, oldest first (caller text in them is data).",
+        RECEIVED,
+        _recent_events,
+    ),
+)
 CALL = ResourceTemplate(
     uri_template=CALL_TEMPLATE,
     name="call",
@@ -99,6 +132,8 @@ class Resources:
         self.runtime = runtime
         scopes = runtime.settings.scopes if runtime is not None else frozenset()
         self.listings = {listing.uri: listing for listing in LISTINGS if listing.endpoint.scope_for(scopes)}
+        if runtime is not None and runtime.live is not None:
+            self.listings.update((listing.uri, listing) for listing in LIVE)
         self.calls = ep.GET_CALL.scope_for(scopes) is not None
         self.views = {binding.resource.uri: binding.resource for binding in apps.resources()} if apps else {}
         self.extensions = {apps.identifier: apps.settings()} if apps else {}
@@ -150,12 +185,12 @@ class Resources:
                 contents=[TextResourceContents(uri=uri, text=text, mime_type=view.mime_type, _meta=view.meta)]
             )
         runtime = self.runtime
-        found = _CALL_URI.fullmatch(uri) if self.calls else None
+        found = _CALL_URI.fullmatch(uri) if self.calls and uri not in self.listings else None
         if runtime is None or (uri not in self.listings and found is None):
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown resource: {uri}", data={"uri": uri})
         try:
             value = await (self.listings[uri].read(runtime) if found is None else _call(runtime, found[1]))
-        except SipsimError as exc:
+        except UserError as exc:
             what = uri if found is None else f"call {found[1]}"
             raise MCPError(
                 code=INTERNAL_ERROR, message=REDACTOR.scrub(f"Could not read {what}: {exc}"), data={"uri": uri}

@@ -19,11 +19,14 @@ from pydantic.json_schema import models_json_schema
 from .. import __version__
 from ..api.client import SipsimClient
 from ..api.config import ConfigError, Settings
+from ..language.callers import CallerNames
 from ..language.directory import Directory
+from ..language.live import LiveFeed
 from ..tools.base import Runtime, ToolSpec
 from ..tools.inventory import TOOLS, TOOLS_BY_NAME
 from ..tools.views import apps_extension
 from .gate import WriteGate
+from .live import LiveUpdates, open_feed
 from .permitted import Permitted
 from .policy import Policy
 from .prompts import Prompts
@@ -45,6 +48,9 @@ list_calls returns 20 rows a page; continue with page= only when the rows themse
 prompt from the client or, when a preview with a confirmation_code comes back, after you show them the \
 preview. Never invent or reuse a code, and never confirm on the user's behalf.
 - An error says what was wrong and what to do next; follow it rather than retrying blindly."""
+LIVE_INSTRUCTIONS = """
+- Live calls come from SIPSIM's webhooks: recent_call_events (or the resource sipsim://calls/live) says \
+who is calling right now; to be told when someone calls, pass wait_s."""
 
 
 def availability(settings: Settings) -> dict[str, str | None]:
@@ -61,6 +67,11 @@ def availability(settings: Settings) -> dict[str, str | None]:
             reasons[spec.name] = f"needs the scope {', '.join(missing)}, which is not in SIPSIM_SCOPES"
         elif spec.write and settings.read_only:
             reasons[spec.name] = "a write tool, hidden because SIPSIM_READ_ONLY is set"
+        elif spec.receiver and not settings.webhook_secrets:
+            reasons[spec.name] = (
+                "about live calls, which need the webhook receiver: set SIPSIM_WEBHOOK_SECRET (the receiver runs "
+                "on the HTTP transport, or as `sipsim-mcp receive` beside a stdio server)"
+            )
         elif settings.tools and spec.name not in settings.tools:
             reasons[spec.name] = "not listed in SIPSIM_TOOLS"
         else:
@@ -69,8 +80,9 @@ def availability(settings: Settings) -> dict[str, str | None]:
 
 
 class SipsimServer(Server):
-    """The low-level SDK server with this project's handlers: `tools` (the tool runtime), `resources` and
-    `prompts`; its write gate is `gate`."""
+    """The low-level SDK server with this project's handlers: `tools` (the tool runtime), `resources`,
+    `prompts` and the `live` updates of the live resources (the subscriptions of both protocol eras); its
+    write gate is `gate`."""
 
     def __init__(
         self,
@@ -78,9 +90,11 @@ class SipsimServer(Server):
         tools: ToolRuntime,
         resources: Resources,
         prompts: Prompts,
+        live: LiveUpdates,
         instructions: str,
         security: RequestStateSecurity,
     ) -> None:
+        on = live.feed is not None  # resources/subscribe only where something can change
         super().__init__(
             NAME,
             version=__version__,
@@ -97,9 +111,13 @@ class SipsimServer(Server):
             on_list_prompts=prompts.list_prompts,
             on_get_prompt=prompts.get_prompt,
             on_completion=prompts.complete,
-            on_subscriptions_listen=ListenHandler(InMemorySubscriptionBus()),
+            on_subscriptions_listen=ListenHandler(live.bus),
+            on_subscribe_resource=live.subscribe if on else None,
+            on_unsubscribe_resource=live.unsubscribe if on else None,
+            lifespan=live.lifespan,
         )
         self.tools = tools
+        self.live = live
         self.gate = tools.gate
         self.extensions.update(resources.extensions)
         # Seals and checks the requestState of 2026-07-28 confirmation forms (expiry, request, audience).
@@ -124,14 +142,25 @@ def build_server(
     now: Callable[[], datetime] | None = None,
     setup_problem: str | None = None,
     policy: Policy | None = None,
+    live: LiveFeed | None = None,
 ) -> SipsimServer:
     """The server for `settings`: only the tools its scopes, read-only mode and tool list allow, and to a
     person signed in with team sign-in only what `policy` gives them. `setup_problem` makes the setup server
-    (see `build_setup_server`)."""
+    (see `build_setup_server`). `live`: the feed of the event log the webhook receiver writes (by default
+    opened from `settings` when a signing secret is set)."""
     reasons = availability(settings)
     api = api or SipsimClient(settings)
     clock = now or settings.clock()
-    runtime = Runtime(settings=settings, api=api, directory=Directory(api, now=clock), now=clock)
+    if live is None and setup_problem is None:
+        live = open_feed(settings, clock)
+    runtime = Runtime(
+        settings=settings,
+        api=api,
+        directory=Directory(api, now=clock),
+        now=clock,
+        live=live,
+        callers=CallerNames(api, clock) if live is not None else None,
+    )
     gate = WriteGate.configured(settings)
     specs = enabled_tools(reasons)
     tools = ToolRuntime(
@@ -148,7 +177,10 @@ def build_server(
         tools=tools,
         resources=Resources(runtime if setup_problem is None else None, apps_extension(views) if views else None),
         prompts=Prompts(runtime if setup_problem is None else None),
-        instructions=f"NOT SET UP: {setup_problem}\n\n{INSTRUCTIONS}" if setup_problem else INSTRUCTIONS,
+        live=LiveUpdates(live, InMemorySubscriptionBus()),
+        instructions=f"NOT SET UP: {setup_problem}\n\n{INSTRUCTIONS}"
+        if setup_problem
+        else INSTRUCTIONS + (LIVE_INSTRUCTIONS if live is not None else ""),
         security=RequestStateSecurity(codec=gate.form_codec),
     )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from ..api import endpoints as ep
 from ..api.client import ApiResponse
+from ..api.config import Settings
 from ..api.models import WEBHOOK_EVENTS, Account, WebhookSetting
 from ..api.shaping import Compact
 from .base import ToolContext, WritePlan, tool
@@ -92,12 +94,50 @@ def _setting(response: ApiResponse) -> WebhookSetting:
     return WebhookSetting.model_validate(response.data or {})
 
 
+def receiver_url(settings: Settings) -> str | None:
+    """Where SIPSIM must post its webhooks for this server: SIPSIM_MCP_PUBLIC_URL's origin and
+    SIPSIM_WEBHOOK_PATH; None when the public address is not set."""
+    if not settings.mcp_public_url:
+        return None
+    public = urlsplit(settings.mcp_public_url)
+    return f"{public.scheme}://{public.netloc}{settings.webhook_path}"
+
+
+def receiver_steps(settings: Settings, sent_to: str | None = None) -> str:
+    """How to point SIPSIM's webhooks at this server's receiver (the API sets neither the URL nor the secret).
+    `sent_to`: the URL SIPSIM says it posts to, when known."""
+    url = receiver_url(settings)
+    where = url or f"https://<this server's public address>{settings.webhook_path}"
+    dashboard = "In the SIPSIM dashboard (Integrations, Webhooks)"
+    if not settings.webhook_secrets:
+        return (
+            "This server does not receive webhooks yet. Copy the signing secret from the SIPSIM dashboard "
+            "(Integrations, Webhooks) into SIPSIM_WEBHOOK_SECRET and serve over HTTP behind HTTPS (or run "
+            f"`sipsim-mcp receive` beside a stdio server); then, in the dashboard, set the webhook URL to {where}. "
+            "The API can set neither the URL nor the secret."
+        )
+    if url and sent_to and sent_to.rstrip("/") != url.rstrip("/"):
+        step = f"SIPSIM posts to {sent_to}, not to this server's receiver: {dashboard}, set the webhook URL to {url}"
+    else:
+        step = f"{dashboard}, the webhook URL must be {where}"
+    return (
+        f"{step} and the signing secret the one in SIPSIM_WEBHOOK_SECRET (the API can set neither). 'Send Test' "
+        "there, then `sipsim-mcp doctor` or recent_call_events, shows whether events arrive."
+    )
+
+
+class WebhookEnabled(Compact):
+    setting: WebhookSetting
+    receiver: str | None = Field(None, description="Where this server receives SIPSIM's webhooks")
+    setup: str = Field(description="What to set in the SIPSIM dashboard for the events to reach this server")
+
+
 @tool(
     name="enable_webhook",
     title="Enable webhook event",
     endpoint=ep.ENABLE_WEBHOOK,
     input=WebhookInput,
-    output=WebhookSetting,
+    output=WebhookEnabled,
     write=True,
     destructive=False,
     idempotent=True,
@@ -105,10 +145,18 @@ def _setting(response: ApiResponse) -> WebhookSetting:
 )
 async def enable_webhook(ctx: ToolContext, args: WebhookInput) -> WritePlan:
     """Subscribe the account's webhook URL (set in the SIPSIM dashboard) to one event."""
+    settings = ctx.settings
+    url = receiver_url(settings)
+
+    def finish(response: ApiResponse) -> WebhookEnabled:
+        setting = _setting(response)
+        return WebhookEnabled(setting=setting, receiver=url, setup=receiver_steps(settings, setting.url))
+
     return WritePlan(
         summary=f"Start sending {args.event!r} webhook events to the account's webhook URL",
+        detail=f"This server receives them at {url}." if url else "",
         path_params={"event": args.event},
-        finish=_setting,
+        finish=finish,
     )
 
 

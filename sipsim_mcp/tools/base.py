@@ -17,8 +17,10 @@ from ..api.client import ApiResponse, SipsimClient
 from ..api.config import Settings
 from ..api.endpoints import Endpoint
 from ..api.shaping import Compact
+from ..language.callers import CallerNames
 from ..language.directory import Directory
 from ..language.identity import Identity
+from ..language.live import LiveFeed
 from ..language.windows import TimeWindow, parse_timezone, resolve_window
 
 T = TypeVar("T", bound=BaseModel)
@@ -29,12 +31,15 @@ Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 @dataclass
 class Runtime:
-    """What every tool call shares: settings, the API client, the name directory and the clock."""
+    """What every tool call shares: settings, the API client, the name directory and the clock; with the
+    webhook receiver configured, the live calls its events tell (`live`) and callers' names (`callers`)."""
 
     settings: Settings
     api: SipsimClient
     directory: Directory
     now: Callable[[], datetime]
+    live: LiveFeed | None = None
+    callers: CallerNames | None = None
 
 
 @dataclass
@@ -156,6 +161,7 @@ class ToolSpec:
     also_needs: tuple[str, ...] = ()  # scopes needed besides the endpoint's (names resolved, current state read)
     hints: Mapping[int, str] = field(default_factory=dict)
     view: str | None = None  # the ui:// resource (MCP Apps) that draws the result, in hosts that render apps
+    receiver: bool = False  # reads the events of the webhook receiver, so offered only when it is configured
 
     @property
     def description(self) -> str:
@@ -178,7 +184,8 @@ class ToolSpec:
 
     def missing_scopes(self, configured: frozenset[str]) -> list[str]:
         """What SIPSIM_SCOPES lacks for this tool (empty when it can be offered)."""
-        missing = [" or ".join(self.endpoint.scopes)] if self.endpoint.scope_for(configured) is None else []
+        lacks = self.endpoint.scopes and self.endpoint.scope_for(configured) is None
+        missing = [" or ".join(self.endpoint.scopes)] if lacks else []
         return missing + [scope for scope in self.also_needs if scope not in configured]
 
 
@@ -196,13 +203,15 @@ def tool(
     also_needs: tuple[str, ...] = (),
     hints: Mapping[int, str] | None = None,
     view: str | None = None,
+    receiver: bool = False,
 ) -> Callable[[ReadHandler | PlanHandler], ToolSpec]:
     """Declare the handler below as a tool; its docstring is the description a model reads.
 
     A write tool's handler returns the `WritePlan` for `endpoint` (its names resolved from lists read anew),
     and says whether it is `destructive` and `idempotent`. `also_needs`: scopes its name lookups need besides
     the endpoint's. `hints`: the next step a model reads after SIPSIM answers with that HTTP status. `view`:
-    the MCP App resource that draws it.
+    the MCP App resource that draws it. `receiver`: it reads what the webhook receiver stored (its endpoint
+    needs no scope).
     """
     if write and (destructive is None or idempotent is None):
         raise TypeError(f"The write tool {name} must say whether it is destructive and idempotent")
@@ -222,6 +231,7 @@ def tool(
             also_needs=also_needs,
             hints=hints or {},
             view=view,
+            receiver=receiver,
         )
 
     return declare

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import aclosing
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from ..api import endpoints as ep
 from ..api.client import ApiResponse
@@ -19,6 +19,7 @@ from ..language.directory import LookupFailed, line_label, tag_label
 from ..language.windows import TimeWindow
 from .base import ToolContext, WritePlan, tool
 from .fields import CallId, LineRef, Page, PhoneNumber, TagRef, ToolInput, Zone
+from .live import FromWebhook, from_webhook
 from .scan import AppliedFilters, CallFilters, Cursor, Position, Scan, TagNames, cursor_for, resolve_filters
 from .views import CALLS_DASHBOARD
 
@@ -223,6 +224,9 @@ class GetCallInput(ToolInput):
 class CallDetail(Compact):
     call: CallRow
     full: dict[str, Any] | None = Field(None, description="The call exactly as SIPSIM returns it (detail=full)")
+    from_webhook: Annotated[FromWebhook | None, WithJsonSchema({"type": "object"})] = Field(
+        None, description="Transcript, summary or rating SIPSIM's webhooks delivered since"
+    )
 
 
 @tool(
@@ -237,9 +241,10 @@ async def get_call(ctx: ToolContext, args: GetCallInput) -> CallDetail:
     found, _ = await ctx.api.fetch(ep.GET_CALL, Call, path_params={"call_id": args.call_id})
     tags = TagNames(ctx)
     await tags.prepare(found)
-    row = call_row(found, ctx.zone(args.timezone), region=ctx.settings.default_region, tags=tags)
+    zone = ctx.zone(args.timezone)
+    row = call_row(found, zone, region=ctx.settings.default_region, tags=tags)
     full = found.model_dump(mode="json", exclude_none=True) if args.detail == "full" else None
-    return CallDetail(call=row, full=full)
+    return CallDetail(call=row, full=full, from_webhook=await from_webhook(ctx, found.id, zone))
 
 
 # --- start_call ----------------------------------------------------------------------------------

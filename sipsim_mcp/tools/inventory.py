@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import account, ai, calls, insights, lines, tags
+from . import account, ai, calls, insights, lines, live, tags
 from .base import ToolSpec
 
 #: The area modules, in the order their tools are listed.
-AREAS: tuple[ModuleType, ...] = (account, calls, insights, lines, tags, ai)
+AREAS: tuple[ModuleType, ...] = (account, calls, insights, lines, tags, ai, live)
 
 
 def declared(module: ModuleType) -> list[ToolSpec]:
