@@ -47,7 +47,7 @@ async def test_the_demo_tour_shows_tools_answers_and_a_write_preview(shared_sand
     lines: list[str] = []
     await tour(settings_for(shared_sandbox), lines.append)
     text = "\n".join(lines)
-    assert "22 tools" in text
+    assert "21 tools" in text  # not live: no webhook receiver
     assert "-> summarize_calls" in text and "window: last_week" in text
     assert 'outcome: "preview"' in text and "Nothing was done yet" in text
     assert "claude mcp add --scope user sipsim-demo" in text
@@ -78,6 +78,7 @@ async def test_doctor_in_demo_mode_however_it_is_asked_for(args, env):
         "tools",
         "state",
         "audit",
+        "receiver",
         "credentials",
         "token",
         "api",

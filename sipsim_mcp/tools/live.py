@@ -44,6 +44,8 @@ WEBHOOK_LINES = 20
 MEMBER_EVENTS = frozenset(
     {"incoming_call_start_chain_member_call", "incoming_call_end_chain_member_call", "incoming_call_answer"}
 )
+#: The cursor before any event, in every store (SQLite and memory count from 1, Redis from 0-1).
+EMPTY = "0"
 CURSOR = re.compile(r"after:([0-9]{1,20}(?:-[0-9]{1,20})?)")
 AGO = re.compile(r"(\d{1,5})\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
@@ -102,7 +104,7 @@ Rows = WithJsonSchema({"type": "array", "items": {"type": "object"}})
 class CallEvents(Compact):
     live: Annotated[list[LiveCallRow], Rows] = Field(description="Calls ringing or in progress now, latest first")
     events: Annotated[list[EventRow], Rows] = Field(description="Oldest first")
-    cursor: str | None = Field(None, description="Pass as since= for only what comes after (with wait_s to wait)")
+    cursor: str = Field(description="Pass as since= for only what comes after (with wait_s to wait)")
     omitted: int | None = Field(None, description="Earlier events left out: narrow since or filter")
     note: str | None = None
 
@@ -367,7 +369,7 @@ async def recent_events(ctx: ToolContext, args: RecentEventsInput) -> CallEvents
     calls = {r.pbx_id: feed.state.calls.get(r.pbx_id) for r in matched if r.pbx_id}
     labels = await Labels.build(ctx, zone, (r.caller for r in matched))
     rows = [event_row(r, calls.get(r.pbx_id or ""), labels) for r in matched]
-    answer = CallEvents(live=now.calls[:LIVE_ROWS], events=rows, cursor=f"after:{cursor}" if cursor else None)
+    answer = CallEvents(live=now.calls[:LIVE_ROWS], events=rows, cursor=f"after:{cursor or EMPTY}")
     if dropped := fit(answer, "events"):
         omitted += dropped
     answer.omitted = omitted or None
