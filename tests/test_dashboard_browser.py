@@ -20,16 +20,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from sipsim_mcp.language.windows import WEEKDAYS
+from sipsim_mcp.sandbox import LiveConfig, Sandbox
 
-from .conftest import NOW
+from .conftest import NOW, make_sandbox
 from .external import ROOT, server_env, unavailable
-from .replicas import Command
+from .replicas import Command, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +56,7 @@ CHROMIUM_FLAGS = [
 ]
 WIDTHS = [pytest.param(420, id="420px"), pytest.param(1200, id="1200px")]
 both_widths = pytest.mark.parametrize("width", WIDTHS, indirect=True)
+LIVE_SECRET = "whsec-browser-" + "b" * 30
 #: A call's time with its date, as a person reads it: "Fri 27 Nov 22:11".
 DATED = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d\d:\d\d")
 
@@ -87,7 +90,8 @@ def host_script(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`sipsim-mcp --demo --transport http` on a free loopback port, its clock at the tests' NOW and no live
-    calls (the same data and screenshots on any day, however long the tests take); yields its origin."""
+    calls (the same data and screenshots on any day, however long the tests take; no live strip); yields its
+    origin."""
     with Command(
         lambda port: [sys.executable, "-m", "sipsim_mcp", "--demo", "--transport", "http", "--port", str(port)],
         tmp_path_factory.mktemp("origin") / "server.log",
@@ -95,6 +99,25 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env=server_env(SIPSIM_NOW=NOW.isoformat(), SIPSIM_DEMO_LIVE_RATE="0"),
     ) as server:
         yield f"http://127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="module")
+def live_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sandbox]]:
+    """`sipsim-mcp --transport http` with its webhook receiver, against a simulator whose webhooks the test
+    sends (signed, to that receiver); yields its origin and the simulator."""
+    sandbox = make_sandbox(now=NOW, live=LiveConfig(rate=0, url=None, secret=LIVE_SECRET))
+    sandbox.start()
+    folder = tmp_path_factory.mktemp("live-origin")
+    store = f"sqlite:///{folder}/events.sqlite3"
+    try:
+        with ServerProcess(
+            sandbox, folder / "server.log", SIPSIM_WEBHOOK_SECRET=LIVE_SECRET, SIPSIM_EVENTS_URL=store
+        ) as server:
+            assert sandbox.live is not None
+            sandbox.live.point_at(f"http://127.0.0.1:{server.port}/webhooks/sipsim")
+            yield f"http://127.0.0.1:{server.port}", sandbox
+    finally:
+        sandbox.stop()
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +233,20 @@ def width(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def host(browser: Any, origin: str, host_script: str, width: int) -> Iterator[Host]:
+    with open_host(browser, origin, host_script, width) as shown:
+        yield shown
+
+
+@pytest.fixture
+def live_host(browser: Any, live_origin: tuple[str, Sandbox], host_script: str, width: int) -> Iterator[Host]:
+    with open_host(browser, live_origin[0], host_script, width) as shown:
+        yield shown
+
+
+@contextmanager
+def open_host(browser: Any, origin: str, host_script: str, width: int) -> Iterator[Host]:
+    """The test host page on `origin`, connected to its MCP server, in a column `width` pixels wide; after
+    the test, the view fetched nothing, logged no error, and showed no SDK wording."""
     context = browser.new_context(viewport={"width": width + 48, "height": 1000}, device_scale_factor=1.5)
     page = context.new_page()
     requests: list[str] = []
@@ -575,6 +612,63 @@ def test_a_host_that_keeps_tools_from_apps_gets_a_read_only_dashboard(host: Host
     assert "ask in the chat instead" in host.view.get_by_role("alert").inner_text()
     assert host.calls() == []
     host.fits()
+
+
+def _send(sandbox: Sandbox, kind: str, pbx: str, caller: str, **fields: Any) -> None:
+    """One webhook of a call on the Sales line, signed and posted by the simulator to the server's receiver."""
+    assert sandbox.live is not None
+    payload = {"event": kind, "caller": caller, "receiver": "+33184880101", "pbx_id": pbx,
+               "time": sandbox.clock().isoformat(), **fields}  # fmt: skip
+    assert sandbox.live.send(payload).status == 200
+
+
+@both_widths
+def test_the_live_strip_shows_who_is_calling_now_and_the_last_ten_minutes(
+    live_host: Host, live_origin: tuple[str, Sandbox], width: int
+):
+    """The view long-polls recent_call_events through the host (a view cannot subscribe): a call shows as it
+    rings, who answered as they do, then in the last 10 minutes with how it ended."""
+    host, sandbox = live_host, live_origin[1]
+    known = next(c for c in reversed(sandbox.data.calls) if c["caller_name"] and c["direction"] == "inbound")
+    caller, name = known["caller_number"], known["caller_name"]
+    pbx, missed = f"call_strip_{width}", f"call_strip_missed_{width}"
+    host.show("summarize_calls", {"group_by": ["line"], "since": "today"})
+    strip = host.view.locator("section.live")
+    strip.locator("h2", has_text="Live: No call right now").wait_for(timeout=10_000)
+
+    _send(sandbox, "incoming_call_start", pbx, caller)
+    for member in ("201", "202"):
+        _send(sandbox, "incoming_call_start_chain_member_call", pbx, caller, receiver=member)
+    ringing = strip.locator(f'.live-call.ringing[data-call="{pbx}"]')
+    ringing.wait_for(timeout=10_000)
+    assert re.fullmatch(rf"ringing {re.escape(name)} \({re.escape(caller)}\) Sales · since 10:\d\d", _words(ringing))
+    assert "1 ringing, 0 on a call" in strip.locator("h2").inner_text()
+    host.fits()
+    host.screenshot("live-ringing")
+
+    _send(sandbox, "incoming_call_answer", pbx, caller, receiver="202")
+    strip.locator(f'.live-call.in_progress[data-call="{pbx}"]', has_text="on a call with 202").wait_for(timeout=10_000)
+    _send(sandbox, "incoming_call_end", pbx, caller, duration=42, status="ANSWER", audio_path=None)
+    _send(sandbox, "incoming_call_start", missed, "+33611223344")
+    _send(sandbox, "incoming_call_end", missed, "+33611223344", duration=0, status="MISSED", audio_path=None)
+    done = strip.locator(f'.live-done.missed[data-call="{missed}"]')
+    done.wait_for(timeout=10_000)
+    answered = strip.locator(f'.live-done[data-call="{pbx}"]')
+    assert re.fullmatch(rf"10:\d\d {re.escape(name)} \({re.escape(caller)}\) Sales · answered, 42 s", _words(answered))
+    assert re.fullmatch(r"10:\d\d \+33611223344 Sales · missed", _words(done))
+    assert strip.locator("h2").inner_text().endswith("No call right now")
+    assert strip.locator("h3").inner_text() == "Last 10 minutes"
+    host.fits()
+    host.screenshot("live")
+
+    polls = host.page.evaluate("host.live")
+    assert polls[0]["arguments"] == {"since": "10m"}
+    assert all(p["arguments"]["wait_s"] == 25 and p["arguments"]["since"].startswith("after:") for p in polls[1:])
+    assert host.calls() == []  # the strip's calls are not the person's: the dashboard never shows itself busy
+
+
+def _words(locator: Any) -> str:
+    return " ".join(locator.inner_text().split())
 
 
 def _duration(seconds: int) -> str:

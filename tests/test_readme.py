@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -78,6 +79,7 @@ RUN_HERE = {
     "sipsim-mcp --transport http --port 8000": "test_the_http_lines",
     "--workers 2": "test_the_workers_block",
     "sipsim-mcp receive --port 8001": "test_the_receive_block",
+    "sipsim-mcp --transport http --host 127.0.0.1 --port 8000": "test_the_live_calls_deployment_block",
 }
 RUN_ELSEWHERE = {
     "pip install -e . && sipsim-mcp --demo": (
@@ -100,6 +102,10 @@ NOT_RUN = {
     "export SIPSIM_MCP_OAUTH_ISSUER=https://login.acme.com/realms/acme": (
         "a deployment template: the operator's own Keycloak and public name; test_team.py runs the same settings "
         "against a real OpenID provider (oidc-provider) and server processes"
+    ),
+    "reverse_proxy 127.0.0.1:8000": (
+        "a reverse proxy's configuration (a public name and its certificate); test_the_live_calls_deployment_block "
+        "runs the server behind it with the Host header the proxy passes on"
     ),
 }
 
@@ -472,3 +478,44 @@ def test_the_receive_block(tmp_path):
     stored = anyio.run(SqliteEventLog(tmp_path / "state" / "sipsim-mcp" / "events.sqlite3").read)
     assert [json.loads(e.body)["pbx_id"] for e in stored] == ["call_readme"]
     assert secret not in (tmp_path / "receive.log").read_text()
+
+
+def test_the_live_calls_deployment_block(sandbox, tmp_path):
+    """README's HTTP server with its webhook receiver, as a proxy reaches it (its Host header; a free port
+    instead of 8000; made-up secret and token): a delivery signed with the secret is taken without the MCP
+    token, and the call it rings is live for an MCP client that sends the token. Neither is in its log."""
+    from sipsim_mcp.api.webhooks import sign
+
+    from .conftest import NOW
+
+    lines = commands(block("sipsim-mcp --transport http --host 127.0.0.1 --port 8000").text)
+    secret, token = "whsec_" + "d" * 32, "token-" + "e" * 32
+    script = [line.replace("whsec_...", secret).replace("TOKEN=...", f"TOKEN={token}") for line in lines[:-1]]
+    serve = lines[-1].replace("SIPSIM_CLIENT_ID=...", "SIPSIM_CLIENT_ID=demo")
+    serve = serve.replace("SIPSIM_CLIENT_SECRET=...", "SIPSIM_CLIENT_SECRET=demo-secret")
+    with Command(
+        lambda port: ["bash", "-c", "\n".join([*script, "exec env " + serve.replace("8000", str(port))])],
+        tmp_path / "live.log",
+        "README's live-calls server",
+        env=shell(**simulator(sandbox), XDG_STATE_HOME=str(tmp_path / "state")),
+    ) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        body = json.dumps({"event": "incoming_call_start", "pbx_id": "call_readme_live", "caller": "+33612345678",
+                           "receiver": "+33184880101", "time": "2026-11-28T09:00:00Z"}).encode()  # fmt: skip
+        stamp = str(int(NOW.timestamp()))  # the server's clock starts at the simulator's: SIPSIM_NOW
+        headers = {"X-Webhook-Timestamp": stamp, "X-Webhook-Signature": sign(secret.encode(), stamp.encode(), body)}
+        delivered = httpx.post(f"{base}/webhooks/sipsim", content=body, headers={**headers, "Host": "mcp.example.com"})
+
+        async def live() -> list[str]:
+            proxied = {"Host": "mcp.example.com", "Authorization": f"Bearer {token}"}
+            async with (
+                httpx2.AsyncClient(headers=proxied, timeout=30) as http,
+                Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+            ):
+                text = (await client.read_resource("sipsim://calls/live")).contents[0].text
+            return [call["call"] for call in json.loads(text)["calls"]]
+
+        calls = anyio.run(live)
+    assert delivered.status_code == 200 and calls == ["call_readme_live"]
+    log = (tmp_path / "live.log").read_text()
+    assert secret not in log and token not in log

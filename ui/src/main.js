@@ -23,6 +23,7 @@ import {
   sliceQuery,
   summaryQuery,
 } from "./queries.js";
+import { liveCalls } from "./live.js";
 import { callCards, callsTable } from "./table.js";
 
 const GROUP_TITLES = {
@@ -849,11 +850,36 @@ function errorBox(error) {
   );
 }
 
+// --- live calls ---------------------------------------------------------------------------------
+
+/** The live strip's place: kept across renders, redrawn alone when a live call changes (the rest of the
+ * view, and what a person is doing in it, stays as it is). */
+const liveHolder = h("div", { class: "live-holder" });
+const live = liveCalls(
+  async (name, args) => {
+    const result = await app.callServerTool({ name, arguments: args });
+    if (result.isError) throw new Error(textOf(result) || `${name} failed.`);
+    return structured(result);
+  },
+  () => {
+    liveHolder.replaceChildren(...[live.view()].filter(Boolean));
+    if (!liveHolder.isConnected) render(); // its first answer: the strip takes its place
+  },
+);
+/** The strip, once the server has answered that it has live calls. */
+const liveStrip = () => (live.on() ? liveHolder : null);
+
+app.onteardown = async () => {
+  live.stop();
+  return {};
+};
+
 function view() {
   const error = state.error ? errorBox(state.error) : null;
   const s = state.summary;
   if (s) {
     return [
+      liveStrip(),
       header(s.window, s.filters),
       error,
       notes(s),
@@ -863,9 +889,9 @@ function view() {
       callersCard(s.top_callers),
     ];
   }
-  if (state.list) return [header(state.list.window, state.list.filters), error, listCard(state.list)];
-  if (state.question) return [header(null, null), error]; // a question that failed: its controls, the error
-  return [error ?? h("p", { class: "muted waiting" }, "Waiting for call data…")];
+  if (state.list) return [liveStrip(), header(state.list.window, state.list.filters), error, listCard(state.list)];
+  if (state.question) return [liveStrip(), header(null, null), error]; // a question that failed: its controls, the error
+  return [liveStrip(), error ?? h("p", { class: "muted waiting" }, "Waiting for call data…")];
 }
 
 function render(focused = document.activeElement?.getAttribute?.("data-key")) {
@@ -901,6 +927,7 @@ app
   .then(() => {
     applyContext(app.getHostContext());
     render();
+    if (interactive()) live.start();
   })
   .catch((error) => {
     state.error = failure("Could not connect to the host.", error?.message ?? String(error));

@@ -16,6 +16,9 @@ let bridge = null;
 let context = null;
 /** Every tools/call the view made through the host: { name, arguments, result }. */
 const calls = [];
+/** The live strip's calls (its long poll), apart from those a person's actions make. */
+const live = [];
+const LIVE_TOOL = "recent_call_events";
 /** What the view told the model through ui/update-model-context. */
 const contexts = [];
 const log = [];
@@ -49,6 +52,7 @@ function mount(html, tool, args, result, theme, serverTools, width) {
   bridge?.close?.();
   document.getElementById("stage").replaceChildren();
   calls.length = 0;
+  live.length = 0;
   contexts.length = 0;
   return new Promise((resolve, reject) => {
     const frame = document.createElement("iframe");
@@ -101,7 +105,7 @@ function mount(html, tool, args, result, theme, serverTools, width) {
           const visibility = tool?._meta?.ui?.visibility ?? ["model", "app"];
           if (!tool || !visibility.includes("app")) throw new Error(`${params.name} is not available to apps`);
           const entry = { name: params.name, arguments: params.arguments, result: null };
-          calls.push(entry);
+          (params.name === LIVE_TOOL ? live : calls).push(entry);
           entry.result = await proxy(params, extra);
           return entry.result;
         };
@@ -117,4 +121,4 @@ function setTheme(theme) {
   bridge.setHostContext(context);
 }
 
-window.host = { connect, show, setTheme, calls, contexts, log };
+window.host = { connect, show, setTheme, calls, live, contexts, log };
