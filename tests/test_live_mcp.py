@@ -177,7 +177,8 @@ async def test_a_long_poll_with_nothing_arriving_ends_empty_after_its_wait():
         began = time.monotonic()
         answer = await w.call("recent_call_events", {"wait_s": 2, "event_types": ["incoming_call_start"]})
         took = time.monotonic() - began
-    assert answer == {"live": [], "events": [], "cursor": answer["cursor"]}
+    assert (answer["live"], answer["events"]) == ([], []) and answer["cursor"]
+    assert "No webhook has reached this server yet: `sipsim-mcp doctor` checks the receiver" in answer["note"]
     assert 1.9 < took < 5
 
 
@@ -310,3 +311,20 @@ async def test_enable_webhook_says_where_the_receiver_is_and_what_the_dashboard_
     setup = off["result"]["setup"]
     assert "does not receive webhooks yet" in setup and "SIPSIM_WEBHOOK_SECRET" in setup
     assert "receiver" not in off["result"]
+
+
+async def test_an_event_store_that_cannot_be_reached_is_said_and_call_history_still_answers(sandbox, redis):
+    from sipsim_mcp.api.events import RedisEventLog
+
+    feed = LiveFeed(RedisEventLog(redis.url, timeout=0.5), clock=lambda: NOW)
+    redis.stop()
+    settings = settings_for(IN_PROCESS, **RECEIVER)
+    async with SipsimClient(settings, transport=httpx.ASGITransport(app=sandbox.app)) as api:
+        server = build_server(settings, api=api, now=lambda: NOW, live=feed)
+        async with Client(server) as client:
+            live_now = error_text(await client.call_tool("recent_call_events", {}))
+            history = await client.call_tool("list_calls", {"since": "today"})
+            call = await client.call_tool("get_call", {"call_id": sandbox.data.calls[-1]["id"]})
+    assert "Live calls cannot be read now: the event store (the Redis Stream at redis://127.0.0.1:" in live_now
+    assert "Call history (list_calls) still works" in live_now
+    assert data(history)["returned"] > 0 and "from_webhook" not in data(call)

@@ -23,6 +23,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.types import ResourceUpdatedNotification
 
 from sipsim_mcp.sandbox import LiveConfig, Sandbox
@@ -171,6 +172,11 @@ async def test_two_replicas_over_one_redis_log_show_the_same_live_calls(live_san
                     took = time.monotonic() - began
                 with anyio.fail_after(10):
                     heard = (await subscription.__anext__()).uri
+        async with client_of(b.url, mode="legacy") as legacy:  # stateless: no 2025 session to notify
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with pytest.raises(MCPError, match="needs a session"):
+                    await legacy.session.subscribe_resource("sipsim://calls/live")
     assert sorted(c["call"] for c in seen_a) == ["call_r0", "call_r1", "call_r2"]
     assert seen_a == seen_b
     assert next(c for c in seen_b if c["call"] == "call_r0")["answered_by"] == "203"

@@ -373,7 +373,7 @@ async def recent_events(ctx: ToolContext, args: RecentEventsInput) -> CallEvents
     if dropped := fit(answer, "events"):
         omitted += dropped
     answer.omitted = omitted or None
-    answer.note = _note(wanted, readings, len(now.calls) - LIVE_ROWS)
+    answer.note = _note(wanted, readings, len(now.calls) - LIVE_ROWS, empty=feed.state.cursor is None)
     return answer
 
 
@@ -388,8 +388,13 @@ async def _read(feed: LiveFeed, start: datetime | str) -> tuple[list[Reading], s
     return readings, readings[-1].cursor if readings else mark
 
 
-def _note(wanted: EventFilter, readings: list[Reading], more_live: int) -> str | None:
+def _note(wanted: EventFilter, readings: list[Reading], more_live: int, *, empty: bool) -> str | None:
     notes = []
+    if empty:
+        notes.append(
+            "No webhook has reached this server yet: `sipsim-mcp doctor` checks the receiver, and the SIPSIM "
+            "dashboard (Integrations, Webhooks) must post to it (enable_webhook says where)."
+        )
     if more_live > 0:
         notes.append(f"{more_live} more calls are live than shown: filter by line or caller.")
     if wanted.numbers and any(r.kind in AFTER_A_CALL for r in readings):
