@@ -45,8 +45,14 @@ def test_inspector_lists_tools_prompts_and_resources():
     resources = inspector("--method", "resources/list")["resources"]
     assert len(tools) == 22
     assert {t["name"]: t["annotations"]["readOnlyHint"] for t in tools}["start_call"] is False
-    assert {p["name"] for p in prompts} == {"missed_calls_report", "daily_digest", "caller_history", "tag_review"}
-    assert "sipsim://lines" in {r["uri"] for r in resources}
+    assert {p["name"] for p in prompts} == {
+        "missed_calls_report",
+        "daily_digest",
+        "caller_history",
+        "tag_review",
+        "watch_for_calls",  # the demo is live
+    }
+    assert {"sipsim://lines", "sipsim://calls/live"} <= {r["uri"] for r in resources}
 
 
 def test_inspector_calls_a_read_tool():

@@ -145,7 +145,7 @@ def with_account(text: str) -> str:
 
 @pytest.mark.clock
 def test_the_doctor_line_checks_an_account(sandbox):
-    [line] = commands(block("SIPSIM_CLIENT_ID=... SIPSIM_CLIENT_SECRET=...").text)
+    [line] = commands(block("SIPSIM_CLIENT_ID=... SIPSIM_CLIENT_SECRET=... sipsim-mcp doctor").text)
     result = subprocess.run(
         ["bash", "-c", with_account(line)],
         env=shell(**simulator(sandbox)),

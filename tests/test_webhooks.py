@@ -351,6 +351,7 @@ def test_settings_give_the_receiver_its_secrets_and_refuse_none(sandbox):
     with pytest.raises(ConfigError, match="SIPSIM_EVENTS_URL must be sqlite:///"):
         load_settings(events_url="postgres://db/events")
     assert load_settings(state_url="redis://10.0.0.5:6379/0").events_store == "redis://10.0.0.5:6379/0"
+    assert load_settings(state_url="memory://").events_store is None  # write guards in memory: events stay shared
     assert load_settings().events_store is None  # the default SQLite file
 
 

@@ -400,7 +400,8 @@ class Settings(BaseSettings):
     def events_store(self) -> str | None:
         """Where webhook events are kept: SIPSIM_EVENTS_URL, else a Redis SIPSIM_STATE_URL, else None (the
         default SQLite file)."""
-        return self.events_url or self.state_url
+        shared = self.state_url and urlsplit(self.state_url).scheme in ("redis", "rediss", "unix")
+        return self.events_url or (self.state_url if shared else None)
 
     @property
     def unknown_scopes(self) -> frozenset[str]:

@@ -244,10 +244,12 @@ def event_row(reading: Reading, call: LiveCall | None, labels: Labels) -> EventR
 
 def numbers_of(reading: Reading, call: LiveCall | None) -> set[str]:
     """The numbers an event is about (its own and its call's), by `number_key`."""
-    numbers = {reading.caller, reading.receiver}
-    if call is not None:
-        numbers |= {call.caller, call.receiver}
-    return {key for number in numbers if (key := number_key(number))}
+    own = {key for number in (reading.caller, reading.receiver) if (key := number_key(number))}
+    return own | numbers_of_call(call) if call is not None else own
+
+
+def numbers_of_call(call: LiveCall) -> set[str]:
+    return {key for number in (call.caller, call.receiver) if (key := number_key(number))}
 
 
 @dataclass(frozen=True)
@@ -270,10 +272,6 @@ async def live_now(ctx: ToolContext, zone: ZoneInfo, wanted: EventFilter | None 
     views = [view for view in feed.calls() if not numbers or set(numbers) <= numbers_of_call(view.call)]
     labels = await Labels.build(ctx, zone, (view.call.caller for view in views))
     return LiveNow(as_of=_local(feed.clock(), zone) or "", calls=[live_row(view, labels) for view in views])
-
-
-def numbers_of_call(call: LiveCall) -> set[str]:
-    return {key for number in (call.caller, call.receiver) if (key := number_key(number))}
 
 
 def since_of(ctx: ToolContext, since: str | None, zone: str | None) -> datetime | str:
