@@ -11,6 +11,7 @@ import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -34,7 +35,7 @@ from sipsim_mcp.mcp.policy import READS, WRITES
 from .conftest import NOW, settings_for
 from .external import ROOT
 from .idp import REDIRECT, RESOURCE, IdentityProvider, identity_provider, signing_key
-from .mcp_helpers import data, error_text, writes
+from .mcp_helpers import RECEIVER, data, error_text, writes
 from .replicas import ServerProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.external, pytest.mark.clock]
@@ -78,12 +79,14 @@ def policy(tmp_path: Path) -> Path:
 
 @contextmanager
 def serving(sandbox: Any, idp: IdentityProvider, policy: Path | None, **overrides: Any) -> Iterator[str]:
-    """The server with team sign-in, on a free loopback port (its own URL the tokens' audience unless
-    `mcp_public_url` says otherwise); yield its /mcp URL."""
+    """The server with team sign-in (and the webhook receiver: every tool is offered), on a free loopback port
+    (its own URL the tokens' audience unless `mcp_public_url` says otherwise); yield its /mcp URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    settings = settings_for(sandbox, mcp_oauth_issuer=idp.issuer, mcp_oauth_scopes=SCOPE, policy=policy, **overrides)
+    settings = settings_for(
+        sandbox, mcp_oauth_issuer=idp.issuer, mcp_oauth_scopes=SCOPE, policy=policy, **{**RECEIVER, **overrides}
+    )
     app = http_app(settings, host="127.0.0.1", port=port, api=SipsimClient(settings), now=lambda: NOW)
     server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -223,12 +226,19 @@ async def test_resources_and_completions_show_what_the_persons_tools_would(sandb
                 await claire.read_resource("sipsim://account")
             with pytest.raises(MCPError) as call:
                 await claire.read_resource("sipsim://calls/1")
+            with pytest.raises(MCPError) as live:
+                await claire.read_resource("sipsim://calls/live")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the SDK flags resources/subscribe as of 2025
+                with pytest.raises(MCPError) as watched:
+                    await claire.session.subscribe_resource("sipsim://calls/live")
             no_tags = await claire.complete(tag_review, {"name": "tag", "value": "V"})
             line_names = await claire.complete(missed, {"name": "line", "value": "Sal"})
     with serving(sandbox, idp, None) as url:  # without a policy: every read tool, so every resource
         async with signed_in(url, idp.sign_in("claire", url)) as reader:
             tags = await reader.complete(tag_review, {"name": "tag", "value": "V"})
             everything = {str(item.uri) for item in (await reader.list_resources()).resources}
+            now = json.loads((await reader.read_resource("sipsim://calls/live")).contents[0].text)  # type: ignore[union-attr]
     assert "sipsim://lines" in listed and not listed & {"sipsim://account", "sipsim://tags"}
     assert templates == [] and any(line["name"] == "Sales" for line in lines)
     assert str(account.value) == (
@@ -236,6 +246,9 @@ async def test_resources_and_completions_show_what_the_persons_tools_would(sandb
         "(see tools/list)."
     )
     assert "shows what get_call does" in str(call.value)
+    assert not listed & {"sipsim://calls/live", "sipsim://events/recent"}  # live calls are recent_call_events'
+    assert "shows what recent_call_events does" in str(live.value) and "recent_call_events" in str(watched.value)
+    assert {"sipsim://calls/live", "sipsim://events/recent"} <= everything and now["calls"] == []
     assert no_tags.completion.values == [] and line_names.completion.values == ["Sales", "Sales Germany"]
     assert "VIP" in tags.completion.values and {"sipsim://account", "sipsim://tags"} <= everything
 
@@ -364,7 +377,8 @@ async def test_stateless_replicas_accept_each_person_and_bind_codes_and_forms_to
         for server in servers:
             server.stop()
 
-    assert offered[0] == offered[1] == AGENT - {"get_transcription", "get_summary", "list_webhook_events"}  # scopes
+    unoffered = {"get_transcription", "get_summary", "list_webhook_events"}  # scopes
+    assert offered[0] == offered[1] == AGENT - unoffered - {"recent_call_events"}  # and no webhook receiver
     assert "issued for a different request" in stolen and "to another signed-in person" in stolen
     assert rang_for_claire == 0
     assert done["outcome"] == "done" and by_form["outcome"] == "done"

@@ -16,8 +16,9 @@ from pydantic import BaseModel
 from ..api import endpoints as ep
 from ..api.endpoints import Endpoint
 from ..tools.inventory import TOOLS
+from ..tools.live import recent_call_events
 from .policy import Caller
-from .resources import CALL_TEMPLATE, LISTINGS
+from .resources import CALL_TEMPLATE, LISTINGS, LIVE
 
 
 def reader(endpoint: Endpoint) -> str:
@@ -27,6 +28,7 @@ def reader(endpoint: Endpoint) -> str:
 
 #: The tool each resource is read as; a call's URI by its prefix.
 RESOURCE_TOOLS = {listing.uri: reader(listing.endpoint) for listing in LISTINGS}
+RESOURCE_TOOLS.update((listing.uri, recent_call_events.name) for listing in LIVE)  # the live calls
 CALLS = CALL_TEMPLATE.split("{", 1)[0]
 CALL_TOOL = reader(ep.GET_CALL)
 #: The tool each completed prompt argument reads its names with.
@@ -39,9 +41,9 @@ def resource_tool(uri: str) -> str | None:
     """The tool a resource is read as; None for a view, "" for a resource this map does not know."""
     if uri.startswith(VIEWS):
         return None
-    if uri.startswith(CALLS):
-        return CALL_TOOL
-    return RESOURCE_TOOLS.get(uri, "")
+    if uri in RESOURCE_TOOLS:
+        return RESOURCE_TOOLS[uri]
+    return CALL_TOOL if uri.startswith(CALLS) else ""
 
 
 class Permitted:
@@ -58,7 +60,7 @@ class Permitted:
             return await call_next(ctx)
         allowed = who.permissions.may_use
         params = ctx.params or {}
-        if ctx.method == "resources/read":
+        if ctx.method in ("resources/read", "resources/subscribe"):
             uri = str(params.get("uri", ""))
             tool = resource_tool(uri)
             if tool is not None and not allowed(tool):
