@@ -302,7 +302,7 @@ class RecentEventsInput(ToolInput):
     line: LineRef | None = None
     caller: PhoneNumber | None = Field(None, description="Only events of calls from or to this number")
     wait_s: int = Field(
-        0, ge=0, le=LONGEST_WAIT, description="If nothing matches yet, wait up to this many seconds for an event"
+        0, ge=0, le=LONGEST_WAIT, description="Seconds to wait for a matching event when none is there yet"
     )
     timezone: Zone = None
 
@@ -331,11 +331,11 @@ async def _filter(ctx: ToolContext, args: RecentEventsInput) -> EventFilter:
     receiver=True,
 )
 async def recent_call_events(ctx: ToolContext, args: RecentEventsInput) -> CallEvents:
-    """Who is calling right now, and what SIPSIM's webhooks told lately: calls ringing, answered, missed,
-    ended; SMS, transcripts, summaries.
+    """Who is calling right now, and what SIPSIM's webhooks told lately (calls ringing, answered, missed,
+    ended; SMS, transcripts, summaries).
 
-    To be told when something happens (a caller, a line), pass wait_s (up to 25): it answers as soon as a
-    matching event arrives; then call again with since= its cursor.
+    To be told when something happens, pass wait_s (up to 25): it answers when a matching event arrives;
+    then call again with since= its cursor.
     """
     return await recent_events(ctx, args)
 
